@@ -1,0 +1,101 @@
+// Package breaker implements the circuit-breaker pattern: a [Breaker] runs
+// calls to a dependency while they mostly succeed, rejects them for a while
+// once they keep failing, then probes with a few trial calls before letting
+// traffic through again.
+//
+// # Usage
+//
+//	b, err := breaker.New("model_server",
+//		breaker.WithFailureThreshold(5),
+//		breaker.WithRecoveryTimeout(60*time.Second),
+//		breaker.WithHalfOpenMaxCalls(3),
+//	)
+//	if err != nil { ... } // wraps ErrInvalidConfig
+//
+//	res, err := breaker.Do(ctx, b, func(ctx context.Context) (Result, error) {
+//		return client.Predict(ctx, input)
+//	})
+//	if errors.Is(err, breaker.ErrOpen) {
+//		// not called: serve a fallback
+//	}
+//
+// [Breaker.Execute] protects a function that returns only an error, and
+// [Wrap] turns a function into a protected one (the spec's decorator). A
+// [Registry] shares breakers by name; the package-level [Get], [All] and
+// [ResetAll] use a default one.
+//
+// # States
+//
+//	         failure_threshold consecutive failures
+//	┌────────┐ ─────────────────────────────────► ┌──────┐
+//	│ closed │                                    │ open │ ◄─┐
+//	└────────┘ ◄─┐                                └──────┘   │ a trial
+//	             │ half_open_max_calls    recovery_timeout │  │ fails
+//	             │ trials succeed                          ▼  │
+//	             │                                  ┌───────────┐
+//	             └───────────────────────────────── │ half_open │
+//	                                                └───────────┘
+//
+// Defaults, from the specification: failure_threshold 5, recovery_timeout
+// 60s, half_open_max_calls 3.
+//
+//   - Closed: calls run. A failure adds to the consecutive-failure count, a
+//     success resets it, an ignored outcome leaves it alone. At the
+//     threshold the breaker opens.
+//   - Open: calls are rejected without running. Once the recovery timeout
+//     has passed the breaker is half-open. No timer or goroutine does this:
+//     the next call, State or Stats notices it and publishes the change.
+//   - Half-open: at most half_open_max_calls trials run at once; other calls
+//     are rejected. When that many trials have succeeded the breaker closes;
+//     a failed trial reopens it and restarts the recovery timeout; an ignored
+//     trial frees its slot.
+//
+// A call admitted before a transition still counts in the totals when it
+// returns, but cannot move the state of the period that followed.
+// [Breaker.ForceOpen] holds the breaker open with no probes until
+// [Breaker.Reset]; Reset closes it and clears the period's counts. Totals
+// never go down.
+//
+// # Outcomes
+//
+// A nil error is a success. A non-nil error is a failure if the failure
+// predicate ([WithFailurePredicate]; by default every error) says so, and
+// ignored otherwise. An error returned after the caller's own context was
+// cancelled is ignored whatever the predicate says (the caller gave up; the
+// dependency may be fine), while context.DeadlineExceeded is a failure. A
+// panic is a failure and is re-raised with its original value.
+//
+// # Concurrency
+//
+// A Breaker is safe for concurrent use. The closed path takes no lock and
+// allocates nothing: admission is one atomic load, and a success adds one
+// atomic counter. Transitions take a mutex that is never held while a
+// protected function runs or while an event is published. No goroutine or
+// timer exists per breaker.
+//
+// # Errors
+//
+// Execute, [Do] and wrapped functions return an [*OpenError] (wrapping
+// [ErrOpen]) when the call is rejected, [ErrNilFunc] for a nil function,
+// and otherwise the function's own error unchanged. [New] and
+// [Registry.Get] return a [*ConfigError] wrapping [ErrInvalidConfig] that
+// names the bad field, and Get returns an error wrapping [ErrRegistryFull]
+// when the registry is at its limit.
+//
+// # Events
+//
+// Each breaker publishes typed [Event] values on an [events.Bus]: one per
+// call (outcome, error, duration, with the call's context) and one per state
+// change (from, to, reason, time, and the failure count that caused it).
+// Events are built only while the bus has subscribers, so an unobserved
+// breaker reads no clock on its success path. They are published after the
+// state is updated and outside any lock, so a subscriber may call State,
+// Stats, Reset or ForceOpen. Package telemetry turns them into OpenTelemetry
+// metrics, span events and slog records.
+//
+// # Time
+//
+// A breaker reads the system's monotonic clock unless given a [Clock] with
+// [WithClock]; breakertest.Clock is a manual one for tests. Times in Stats
+// and events are wall-clock times derived from that reading.
+package breaker

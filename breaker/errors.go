@@ -1,0 +1,104 @@
+package breaker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrOpen reports that a breaker did not permit a call. Every rejection
+// returns an [*OpenError], which wraps ErrOpen, so errors.Is(err, ErrOpen)
+// holds for it.
+var ErrOpen = errors.New("breaker: circuit open")
+
+// ErrInvalidConfig is wrapped by every configuration error: a bad option
+// value or a bad name, from [New] or [Registry.Get]. The concrete error is a
+// [*ConfigError] naming the field.
+var ErrInvalidConfig = errors.New("breaker: invalid configuration")
+
+// ErrNilFunc is returned by Execute, Do and the functions made by Wrap when
+// the function to protect is nil. Nothing is counted.
+var ErrNilFunc = errors.New("breaker: nil function")
+
+// ErrRegistryFull is returned by [Registry.Get] when creating a breaker would
+// exceed the registry's limit (see [WithMaxBreakers]).
+var ErrRegistryFull = errors.New("breaker: registry full")
+
+// OpenError is returned when a breaker rejects a call. It wraps [ErrOpen].
+// A breaker hands out one OpenError per open or half-open period, so a
+// rejection allocates nothing; treat it as read-only.
+type OpenError struct {
+	// Name is the breaker's name.
+	Name string
+	// State is the state that rejected the call: Open, or HalfOpen when
+	// every trial slot was taken.
+	State State
+	// Forced reports that the breaker was held open by ForceOpen.
+	Forced bool
+
+	b       *Breaker
+	retryAt int64 // breaker time (ns since its base) when a probe may run
+}
+
+// Error describes the rejection, for example
+// `breaker: circuit "database" is open`.
+func (e *OpenError) Error() string {
+	if e.Forced {
+		return fmt.Sprintf("breaker: circuit %q is forced open", e.Name)
+	}
+	return fmt.Sprintf("breaker: circuit %q is %s", e.Name, e.State)
+}
+
+// Unwrap returns [ErrOpen].
+func (e *OpenError) Unwrap() error { return ErrOpen }
+
+// RetryAfter reports how long from now the breaker will wait before it lets
+// a probe through, if nothing else changes. It is zero once that time has
+// come and for half-open rejections (a trial slot frees as soon as a trial
+// returns). A forced-open breaker admits nothing until Reset; for it
+// RetryAfter returns the recovery timeout as a polite hint.
+func (e *OpenError) RetryAfter() time.Duration {
+	if e.b == nil {
+		return 0
+	}
+	if e.Forced {
+		return time.Duration(e.b.cfg.recoveryTimeout)
+	}
+	if e.State != Open {
+		return 0
+	}
+	d := time.Duration(e.retryAt - e.b.now())
+	return max(0, min(d, time.Duration(e.b.cfg.recoveryTimeout)))
+}
+
+// ConfigError reports an invalid option value or name. It wraps
+// [ErrInvalidConfig].
+type ConfigError struct {
+	// Field is the setting at fault, in the spec's terms:
+	// "name", "failure_threshold", "recovery_timeout",
+	// "half_open_max_calls", "failure_predicate", "clock", "max_breakers".
+	Field string
+	// Value is the rejected value.
+	Value any
+	// Reason says what a valid value looks like.
+	Reason string
+}
+
+// Error formats the field, the value and the reason.
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("breaker: invalid %s %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// Unwrap returns [ErrInvalidConfig].
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// PanicError is the error carried by the call event of a function that
+// panicked. The panic itself is re-raised with its original value; this
+// type only describes it to subscribers.
+type PanicError struct {
+	// Value is what the function panicked with.
+	Value any
+}
+
+// Error formats the panic value.
+func (e *PanicError) Error() string { return fmt.Sprintf("breaker: panic: %v", e.Value) }
