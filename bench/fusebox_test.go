@@ -1,0 +1,3 @@
+package bench
+
+func fuseboxAdapters() []adapter { return nil }
