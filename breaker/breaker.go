@@ -77,6 +77,12 @@ type Breaker struct {
 
 	mu sync.Mutex // serialises transitions; never held while a function runs or an event is published
 
+	// State changes are queued under mu, in transition order, and published
+	// by one goroutine at a time after mu is released (see drain).
+	qmu      sync.Mutex
+	queue    []queued // guarded by qmu
+	draining bool     // guarded by qmu
+
 	name string
 	cfg  config
 	bus  events.Bus[Event] // nil: events off
@@ -173,6 +179,42 @@ func (b *Breaker) recoveryDue(w uint64) bool {
 	}
 	now := b.now()
 	return now >= p.retryAt || now < p.start
+}
+
+// queued is a state change waiting to be published with the context of
+// whatever caused it.
+type queued struct {
+	ctx context.Context
+	ev  Event
+}
+
+// drain publishes queued state changes in order. Only one goroutine drains
+// at a time; a transition made meanwhile (also by a subscriber calling back
+// into the breaker) is queued and published by the goroutine already
+// draining, so subscribers see every change in the order it happened and a
+// re-entrant call cannot deadlock.
+func (b *Breaker) drain() {
+	b.qmu.Lock()
+	if b.draining {
+		b.qmu.Unlock()
+		return
+	}
+	b.draining = true
+	defer func() {
+		b.qmu.Lock()
+		b.draining = false
+		b.qmu.Unlock()
+	}()
+	for len(b.queue) > 0 {
+		q := b.queue[0]
+		b.queue[0] = queued{}
+		b.queue = b.queue[1:]
+		b.qmu.Unlock()
+		b.bus.Publish(q.ctx, q.ev)
+		b.qmu.Lock()
+	}
+	b.queue = nil
+	b.qmu.Unlock()
 }
 
 // ticket is what admission hands to a running call.
@@ -276,7 +318,6 @@ func (b *Breaker) reject(ctx context.Context, w uint64) error {
 
 // finish records the outcome of an admitted call and publishes its events.
 func (b *Breaker) finish(ctx context.Context, t ticket, o Outcome, err error, timed bool, start int64) {
-	var change Event
 	changed := false
 	switch o {
 	case OutcomeSuccess:
@@ -286,16 +327,16 @@ func (b *Breaker) finish(ctx context.Context, t ticket, o Outcome, err error, ti
 				b.clearFailures(t.gen)
 			}
 		} else {
-			change, changed = b.trialSucceeded(t.gen)
+			changed = b.trialSucceeded(ctx, t.gen)
 		}
 	case OutcomeFailure:
 		now := b.now()
 		b.failures.Add(1)
 		b.lastFail.Store(now)
 		if t.state == Closed {
-			change, changed = b.countFailure(t.gen, now)
+			changed = b.countFailure(ctx, t.gen, now)
 		} else {
-			change, changed = b.trialFailed(t.gen, now)
+			changed = b.trialFailed(ctx, t.gen, now)
 		}
 	default:
 		b.ignored.Add(1)
@@ -309,8 +350,8 @@ func (b *Breaker) finish(ctx context.Context, t ticket, o Outcome, err error, ti
 	if timed && b.bus.Active() {
 		b.bus.Publish(ctx, Event{Kind: EventCall, Breaker: b, Outcome: o, Err: err, Duration: time.Duration(max(0, b.now()-start))})
 	}
-	if changed && b.bus.Active() {
-		b.bus.Publish(ctx, change)
+	if changed {
+		b.drain()
 	}
 }
 
@@ -330,45 +371,45 @@ func (b *Breaker) clearFailures(gen uint64) {
 
 // countFailure adds a failure in the closed period gen and opens the breaker
 // at the threshold.
-func (b *Breaker) countFailure(gen uint64, now int64) (Event, bool) {
+func (b *Breaker) countFailure(ctx context.Context, gen uint64, now int64) bool {
 	for {
 		w := b.word.Load()
 		if wGen(w) != gen || wState(w) != Closed {
-			return Event{}, false // stale: a transition happened meanwhile
+			return false // stale: a transition happened meanwhile
 		}
 		if int(wCount(w))+1 >= b.cfg.failureThreshold {
-			return b.transition(w, Open, ReasonFailureThreshold, now, int(wCount(w))+1)
+			return b.transition(ctx, w, Open, ReasonFailureThreshold, now, int(wCount(w))+1)
 		}
 		if b.word.CompareAndSwap(w, w+1) {
-			return Event{}, false
+			return false
 		}
 	}
 }
 
 // trialSucceeded records a successful trial in the half-open period gen and
 // closes the breaker when enough have succeeded.
-func (b *Breaker) trialSucceeded(gen uint64) (Event, bool) {
+func (b *Breaker) trialSucceeded(ctx context.Context, gen uint64) bool {
 	for {
 		w := b.word.Load()
 		if wGen(w) != gen || wState(w) != HalfOpen {
-			return Event{}, false
+			return false
 		}
 		if succeeded(w)+1 >= b.cfg.halfOpenMaxCalls {
-			return b.transition(w, Closed, ReasonTrialsSucceeded, b.now(), 0)
+			return b.transition(ctx, w, Closed, ReasonTrialsSucceeded, b.now(), 0)
 		}
 		if b.word.CompareAndSwap(w, w-1+1<<trialShift) {
-			return Event{}, false
+			return false
 		}
 	}
 }
 
 // trialFailed reopens the breaker after a failed trial in period gen.
-func (b *Breaker) trialFailed(gen uint64, now int64) (Event, bool) {
+func (b *Breaker) trialFailed(ctx context.Context, gen uint64, now int64) bool {
 	w := b.word.Load()
 	if wGen(w) != gen || wState(w) != HalfOpen {
-		return Event{}, false
+		return false
 	}
-	return b.transition(w, Open, ReasonTrialFailed, now, 1)
+	return b.transition(ctx, w, Open, ReasonTrialFailed, now, 1)
 }
 
 // releaseTrial frees the slot of an ignored trial in period gen.
@@ -409,32 +450,35 @@ func (b *Breaker) toHalfOpen(ctx context.Context, w uint64) {
 		b.mu.Unlock()
 		return
 	}
-	ev, ok := b.swapLocked(cur, HalfOpen, false, ReasonRecoveryTimeout, now, p.failures)
+	ok := b.swapLocked(ctx, cur, HalfOpen, false, ReasonRecoveryTimeout, now, p.failures)
 	b.mu.Unlock()
-	if ok && b.bus != nil && b.bus.Active() {
-		b.bus.Publish(ctx, ev)
+	if ok {
+		b.drain()
 	}
 }
 
 // transition moves the breaker from the word w to state to, unless another
-// goroutine changed the generation first. It returns the event to publish.
-func (b *Breaker) transition(w uint64, to State, reason Reason, now int64, failures int) (Event, bool) {
+// goroutine changed the generation first. It reports whether it queued a
+// state change; the caller drains the queue.
+func (b *Breaker) transition(ctx context.Context, w uint64, to State, reason Reason, now int64, failures int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		if wGen(b.word.Load()) != wGen(w) {
-			return Event{}, false
+		cur := b.word.Load()
+		if wGen(cur) != wGen(w) {
+			return false
 		}
-		if ev, ok := b.swapLocked(b.word.Load(), to, false, reason, now, failures); ok {
-			return ev, true
+		if b.swapLocked(ctx, cur, to, false, reason, now, failures) {
+			return true
 		}
 	}
 }
 
-// swapLocked publishes the period for the next generation and swaps the
-// state word from w. It reports false if the word changed under it (the
-// caller decides whether to retry). b.mu must be held.
-func (b *Breaker) swapLocked(w uint64, to State, forced bool, reason Reason, now int64, failures int) (Event, bool) {
+// swapLocked publishes the period for the next generation, swaps the state
+// word from w and queues the state change for subscribers. It reports false
+// if the word changed under it (the caller decides whether to retry). b.mu
+// must be held.
+func (b *Breaker) swapLocked(ctx context.Context, w uint64, to State, forced bool, reason Reason, now int64, failures int) bool {
 	gen := wGen(w) + 1
 	np := &period{gen: gen & (1<<(64-genShift) - 1), start: now, failures: failures}
 	var count uint32
@@ -453,17 +497,25 @@ func (b *Breaker) swapLocked(w uint64, to State, forced bool, reason Reason, now
 	b.period.Store(np)
 	if !b.word.CompareAndSwap(w, mkWord(to, gen, forced, count)) {
 		b.period.Store(old)
-		return Event{}, false
+		return false
 	}
-	return Event{
-		Kind:                EventStateChange,
-		Breaker:             b,
-		From:                wState(w),
-		To:                  to,
-		Reason:              reason,
-		Time:                b.wall(now),
-		ConsecutiveFailures: failures,
-	}, true
+	if to == Closed && wState(w) == Closed {
+		return true // Reset of a closed breaker: no state change to report
+	}
+	if b.bus != nil && b.bus.Active() {
+		b.qmu.Lock()
+		b.queue = append(b.queue, queued{ctx: ctx, ev: Event{
+			Kind:                EventStateChange,
+			Breaker:             b,
+			From:                wState(w),
+			To:                  to,
+			Reason:              reason,
+			Time:                b.wall(now),
+			ConsecutiveFailures: failures,
+		}})
+		b.qmu.Unlock()
+	}
+	return true
 }
 
 // ForceOpen holds the breaker open: every call is rejected and no recovery
@@ -473,8 +525,6 @@ func (b *Breaker) swapLocked(w uint64, to State, forced bool, reason Reason, now
 func (b *Breaker) ForceOpen() {
 	b.refresh()
 	b.mu.Lock()
-	var ev Event
-	ok := false
 	for {
 		w := b.word.Load()
 		if wForced(w) {
@@ -484,14 +534,12 @@ func (b *Breaker) ForceOpen() {
 		if wState(w) != Closed {
 			failures = b.period.Load().failures
 		}
-		if ev, ok = b.swapLocked(w, Open, true, ReasonForceOpen, b.now(), failures); ok {
+		if b.swapLocked(context.Background(), w, Open, true, ReasonForceOpen, b.now(), failures) {
 			break
 		}
 	}
 	b.mu.Unlock()
-	if ok && b.bus != nil && b.bus.Active() {
-		b.bus.Publish(context.Background(), ev)
-	}
+	b.drain()
 }
 
 // Reset closes the breaker and clears its period counters (consecutive
@@ -502,16 +550,8 @@ func (b *Breaker) ForceOpen() {
 func (b *Breaker) Reset() {
 	b.refresh()
 	b.mu.Lock()
-	var ev Event
-	var ok bool
-	for {
-		w := b.word.Load()
-		if ev, ok = b.swapLocked(w, Closed, false, ReasonReset, b.now(), 0); ok {
-			break
-		}
+	for !b.swapLocked(context.Background(), b.word.Load(), Closed, false, ReasonReset, b.now(), 0) {
 	}
 	b.mu.Unlock()
-	if ok && ev.From != Closed && b.bus != nil && b.bus.Active() {
-		b.bus.Publish(context.Background(), ev)
-	}
+	b.drain()
 }

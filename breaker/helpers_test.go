@@ -67,3 +67,5 @@ func (r *recorder) all() []breaker.Event {
 	defer r.mu.Unlock()
 	return append([]breaker.Event(nil), r.events...)
 }
+
+type eventsFunc = events.HandlerFunc[breaker.Event]

@@ -1,0 +1,123 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fusebox-go/fusebox/breaker"
+)
+
+// legalEdges are the state changes a breaker may publish.
+var legalEdges = map[[2]breaker.State]bool{
+	{breaker.Closed, breaker.Open}:     true, // threshold, force
+	{breaker.Open, breaker.HalfOpen}:   true, // recovery timeout
+	{breaker.HalfOpen, breaker.Closed}: true, // trials succeeded, reset
+	{breaker.HalfOpen, breaker.Open}:   true, // trial failed, force
+	{breaker.Open, breaker.Closed}:     true, // reset
+	{breaker.Open, breaker.Open}:       true, // force an open breaker
+}
+
+// TestHammer runs many goroutines with mixed outcomes against one breaker
+// while the clock moves and an operator resets and forces it, then checks
+// that the totals add up exactly, that half-open never ran more trials than
+// allowed, and that the published state changes form a legal path.
+func TestHammer(t *testing.T) {
+	const (
+		workers  = 16
+		perWork  = 2000
+		maxTrial = 3
+	)
+	b, clock := newClocked(t, breaker.WithFailureThreshold(4), breaker.WithRecoveryTimeout(time.Second),
+		breaker.WithHalfOpenMaxCalls(maxTrial),
+		breaker.WithFailurePredicate(func(err error) bool { return !errors.Is(err, errIgnored) }))
+	rec := record(b.Events())
+
+	var ran, ok, failed, ignored, rejected, inTrial, trialPeak atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := range perWork {
+				r := rng.IntN(100)
+				var admittedIn breaker.State
+				err := b.Execute(context.Background(), func(context.Context) error {
+					ran.Add(1)
+					if admittedIn = b.State(); admittedIn == breaker.HalfOpen {
+						n := inTrial.Add(1)
+						for p := trialPeak.Load(); n > p && !trialPeak.CompareAndSwap(p, n); p = trialPeak.Load() {
+						}
+						defer inTrial.Add(-1)
+					}
+					switch {
+					case r < 35:
+						return errBoom
+					case r < 40:
+						return errIgnored
+					}
+					return nil
+				})
+				switch {
+				case errors.Is(err, breaker.ErrOpen):
+					rejected.Add(1)
+				case errors.Is(err, errBoom):
+					failed.Add(1)
+				case errors.Is(err, errIgnored):
+					ignored.Add(1)
+				case err == nil:
+					ok.Add(1)
+				default:
+					t.Errorf("unexpected error %v", err)
+				}
+				if r == 99 {
+					clock.Advance(300 * time.Millisecond)
+				}
+				// Worker 0 is also an operator poking the breaker.
+				if w == 0 && i%400 == 150 {
+					b.ForceOpen()
+				}
+				if w == 0 && i%400 == 250 {
+					b.Reset()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	s := b.Stats()
+	assert.Equal(t, uint64(workers*perWork), s.TotalCalls)
+	assert.Equal(t, uint64(ok.Load()), s.TotalSuccesses)
+	assert.Equal(t, uint64(failed.Load()), s.TotalFailures)
+	assert.Equal(t, uint64(ignored.Load()), s.TotalIgnored)
+	assert.Equal(t, uint64(rejected.Load()), s.TotalRejected)
+	assert.Equal(t, ran.Load(), ok.Load()+failed.Load()+ignored.Load(), "every admitted call ran exactly once")
+	// A call that saw HalfOpen from inside may have been admitted while
+	// closed, just before an opening, so this bound is loose: the strict
+	// one is TestHalfOpenRacingCallersNeverExceedMax.
+	assert.LessOrEqual(t, trialPeak.Load(), int64(workers))
+
+	changes := rec.all()
+	prev := breaker.Closed
+	n := 0
+	for _, e := range changes {
+		if e.Kind != breaker.EventStateChange {
+			continue
+		}
+		n++
+		require.Equal(t, prev, e.From, "change %d (%s->%s, %s) does not start where the last ended", n, e.From, e.To, e.Reason)
+		require.True(t, legalEdges[[2]breaker.State{e.From, e.To}], "illegal edge %s->%s", e.From, e.To)
+		prev = e.To
+	}
+	assert.Equal(t, prev, b.State(), "the last change ends in the current state")
+	assert.Greater(t, n, 10, "the run should move the breaker many times")
+	t.Logf("%d calls, %d state changes, %d rejected", s.TotalCalls, n, s.TotalRejected)
+}
