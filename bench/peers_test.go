@@ -364,8 +364,12 @@ func (s hystrixSubject) state() state {
 
 func newHystrix(tb testing.TB, cfg hystrix.CommandConfig) hystrixSubject {
 	name := uniqueName("bench")
-	cfg.Timeout = 60_000            // ms: no call times out
-	cfg.MaxConcurrentRequests = 256 // no parallel call is turned away
+	cfg.Timeout = 60_000 // ms: no call times out
+	// DoC returns as soon as the function has run, before the command's
+	// goroutine hands its concurrency ticket back, so even a serial caller
+	// can have many commands outstanding; with the default of 10 tickets
+	// calls are turned away with ErrMaxConcurrency.
+	cfg.MaxConcurrentRequests = 10_000
 	hystrix.ConfigureCommand(name, cfg)
 	cb, _, err := hystrix.GetCircuit(name)
 	if err != nil {
