@@ -1,6 +1,8 @@
 // Command ratios reads the output of the bench module's benchmarks (the
 // same file benchstat reads) and prints, as Markdown:
 //
+//   - the median of every case for every library and GOMAXPROCS, with its
+//     allocations, and the floors;
 //   - for every case and GOMAXPROCS, the ratio of fusebox's median to each
 //     peer's median (below 1 means fusebox is faster);
 //   - the performance targets of DESIGN.md, each marked met or missed.
@@ -60,6 +62,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ratios:", err)
 		os.Exit(1)
 	}
+	printMedians(os.Stdout, res)
+	fmt.Println()
 	printRatios(os.Stdout, res, *base)
 	fmt.Println()
 	printTargets(os.Stdout, res)
@@ -153,6 +157,72 @@ func (res *results) primary(bench, lib string, procs int) (float64, bool) {
 	return res.ns(bench, lib, procs)
 }
 
+// printMedians prints one table of the cases (one column per library) and
+// one of the benchmarks without a library (the floors).
+func printMedians(w io.Writer, res *results) {
+	fmt.Fprintf(w, "### Medians (ns/op, allocs/op in brackets; memory cases in B/breaker)\n\n")
+	fmt.Fprintf(w, "| case | -cpu | %s |\n", strings.Join(res.libs, " | "))
+	fmt.Fprintf(w, "|---|---|%s\n", strings.Repeat("---|", len(res.libs)))
+	var floors []string
+	for _, bench := range res.benchs {
+		for _, p := range res.procs {
+			if _, ok := res.values[key{bench, "", p}]; ok {
+				if !slices.Contains(floors, bench) {
+					floors = append(floors, bench)
+				}
+				continue
+			}
+			cells := make([]string, len(res.libs))
+			filled := false
+			for i, lib := range res.libs {
+				cells[i] = res.cell(bench, lib, p)
+				filled = filled || cells[i] != ""
+			}
+			if filled {
+				fmt.Fprintf(w, "| %s | %d | %s |\n", bench, p, strings.Join(cells, " | "))
+			}
+		}
+	}
+	if len(floors) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n| floor | %s |\n|---|%s\n", joinProcs(res.procs), strings.Repeat("---|", len(res.procs)))
+	for _, bench := range floors {
+		cells := make([]string, len(res.procs))
+		for i, p := range res.procs {
+			cells[i] = res.cell(bench, "", p)
+		}
+		fmt.Fprintf(w, "| %s | %s |\n", bench, strings.Join(cells, " | "))
+	}
+}
+
+func joinProcs(procs []int) string {
+	s := make([]string, len(procs))
+	for i, p := range procs {
+		s[i] = fmt.Sprintf("-cpu %d", p)
+	}
+	return strings.Join(s, " | ")
+}
+
+// cell formats a median for the medians table, or "" when it did not run.
+func (res *results) cell(bench, lib string, procs int) string {
+	if v, ok := res.median(key{bench, lib, procs}, "B/breaker"); ok {
+		return fmt.Sprintf("%.0f B", v)
+	}
+	v, ok := res.ns(bench, lib, procs)
+	if !ok {
+		return ""
+	}
+	s := fmt.Sprintf("%.0f", v)
+	if v < 100 {
+		s = fmt.Sprintf("%.1f", v)
+	}
+	if a, ok := res.median(key{bench, lib, procs}, "allocs/op"); ok {
+		s += fmt.Sprintf(" (%g)", a)
+	}
+	return s
+}
+
 func printRatios(w io.Writer, res *results, base string) {
 	var peers []string
 	for _, l := range res.libs {
@@ -183,7 +253,7 @@ func printRatios(w io.Writer, res *results, base string) {
 					me = v
 				}
 				if theirs, ok := res.primary(bench, peer, p); ok && theirs > 0 {
-					cells[i] = fmt.Sprintf("%.2f", me/theirs)
+					cells[i] = ratio(me / theirs)
 					filled = true
 				}
 			}
@@ -281,4 +351,13 @@ func pair(res *results, bench, a, b string, procs int) (float64, float64, bool) 
 	x, ok1 := res.ns(bench, a, procs)
 	y, ok2 := res.ns(bench, b, procs)
 	return x, y, ok1 && ok2
+}
+
+// ratio formats a ratio with two decimals, or three below 0.1 so that a
+// peer hundreds of times slower does not show as 0.00.
+func ratio(r float64) string {
+	if r < 0.1 {
+		return fmt.Sprintf("%.3f", r)
+	}
+	return fmt.Sprintf("%.2f", r)
 }

@@ -64,3 +64,13 @@ func TestRatiosAndTargets(t *testing.T) {
 	assert.Contains(t, got, "| -cpu 2: fusebox allocates nothing (closed, failure, rejection) | OpenRejection 1 | MISSED |")
 	assert.Contains(t, got, "| BreakerMemory -cpu 2: fusebox < 1 KiB per breaker in a registry of 10,000 | 400 B | met |")
 }
+
+func TestMediansTable(t *testing.T) {
+	res := readSample(t)
+	var out strings.Builder
+	printMedians(&out, res)
+	got := out.String()
+	assert.Contains(t, got, "| case | -cpu | fusebox | eapache | gobreaker |")
+	assert.Contains(t, got, "| ClosedSuccess | 2 | 5.0 (0) | 9.0 (0) |  |")
+	assert.Contains(t, got, "| BreakerMemory | 2 | 400 B | 100 B |  |")
+}
