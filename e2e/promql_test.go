@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestInjectMatcher(t *testing.T) {
+	const m = `source="x"`
+	cases := []struct{ in, want string }{
+		{`up`, `up{source="x"}`},
+		{`up{}`, `up{source="x"}`},
+		{`up{job="a"}`, `up{source="x",job="a"}`},
+		{`{__name__=~"circuit_.*"}`, `{source="x",__name__=~"circuit_.*"}`},
+		{
+			`sum by (circuit_breaker_name, circuit_breaker_state) (circuit_breaker_state{circuit_breaker_state="open"})`,
+			`sum by (circuit_breaker_name, circuit_breaker_state) (circuit_breaker_state{source="x",circuit_breaker_state="open"})`,
+		},
+		{
+			`sum without(instance)(rate(circuit_breaker_calls_total[5m] offset 1m))`,
+			`sum without(instance)(rate(circuit_breaker_calls_total{source="x"}[5m] offset 1m))`,
+		},
+		{
+			`histogram_quantile(0.95, sum by (le) (rate(x_bucket{a="}"}[1m:10s])))`,
+			`histogram_quantile(0.95, sum by (le) (rate(x_bucket{source="x",a="}"}[1m:10s])))`,
+		},
+		{
+			`a / on(job) group_left(circuit_breaker_state) b > bool 1e-3`,
+			`a{source="x"} / on(job) group_left(circuit_breaker_state) b{source="x"} > bool 1e-3`,
+		},
+		{
+			`(a == 1) * 0 or (b == 1) and c unless d`,
+			`(a{source="x"} == 1) * 0 or (b{source="x"} == 1) and c{source="x"} unless d{source="x"}`,
+		},
+		{`max(a @ start())`, `max(a{source="x"} @ start())`},
+		{`topk(3, a) # the top three`, `topk(3, a{source="x"}) # the top three`},
+		{`count_values("v", a)`, `count_values("v", a{source="x"})`},
+		{`vector(0) + 0x1F`, `vector(0) + 0x1F`},
+		{"sum(a)\n/\nsum(b)", "sum(a{source=\"x\"})\n/\nsum(b{source=\"x\"})"},
+	}
+	for _, c := range cases {
+		got, err := InjectMatcher(c.in, m)
+		require.NoError(t, err, c.in)
+		assert.Equal(t, c.want, got, c.in)
+	}
+	for _, bad := range []string{`up{job="a"`, `rate(up[5m)`, `up{job="a}`} {
+		_, err := InjectMatcher(bad, m)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	vars := map[string]string{"job": "demo", "breaker": "(a|b)", "__rate_interval": "20s"}
+	got, err := Interpolate(`rate(x{job=~"$job",n=~"${breaker:regex}",m="[[job]]"}[$__rate_interval]) and y{r=~"a$"}`, vars)
+	require.NoError(t, err)
+	assert.Equal(t, `rate(x{job=~"demo",n=~"(a|b)",m="demo"}[20s]) and y{r=~"a$"}`, got)
+
+	_, err = Interpolate(`x{a="$unknown"}`, vars)
+	assert.ErrorContains(t, err, "unknown")
+}
+
+func TestVariableQuery(t *testing.T) {
+	expr, label, err := VariableQuery(`label_values(circuit_breaker_state{job=~"$job"}, circuit_breaker_name)`)
+	require.NoError(t, err)
+	assert.Equal(t, `count by (circuit_breaker_name) (circuit_breaker_state{job=~"$job"})`, expr)
+	assert.Equal(t, "circuit_breaker_name", label)
+
+	expr, label, err = VariableQuery(`label_values(job)`)
+	require.NoError(t, err)
+	assert.Equal(t, `count by (job) ({job!=""})`, expr)
+	assert.Equal(t, "job", label)
+
+	_, _, err = VariableQuery(`metrics(circuit_.*)`)
+	assert.Error(t, err)
+}
+
+func TestVariableValue(t *testing.T) {
+	assert.Equal(t, "a", VariableValue(Variable{}, []string{"b", "a"}))
+	assert.Equal(t, "(a|b\\.c)", VariableValue(Variable{Multi: true, IncludeAll: true}, []string{"b.c", "a"}))
+	assert.Equal(t, ".*", VariableValue(Variable{IncludeAll: true, AllValue: ".*"}, []string{"a"}))
+}
+
+func TestFlagValue(t *testing.T) {
+	args := []string{"-listen", "0.0.0.0:8080", "--config.file=/etc/p.yml", "x"}
+	v, ok := FlagValue(args, "listen")
+	assert.True(t, ok)
+	assert.Equal(t, "0.0.0.0:8080", v)
+	v, ok = FlagValue(args, "config.file")
+	assert.True(t, ok)
+	assert.Equal(t, "/etc/p.yml", v)
+	_, ok = FlagValue(args, "speed")
+	assert.False(t, ok)
+}
+
+func TestEnvDefault(t *testing.T) {
+	n, d := EnvDefault("${env:FOO:-0.0.0.0:4317}")
+	assert.Equal(t, "FOO", n)
+	assert.Equal(t, "0.0.0.0:4317", d)
+	n, d = EnvDefault("0.0.0.0:8889")
+	assert.Empty(t, n)
+	assert.Equal(t, "0.0.0.0:8889", d)
+}
