@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fusebox-go/fusebox/breaker"
+)
+
+// A downstream is a simulated dependency: healthy, except during the
+// outages its schedule lists (offsets into a repeating cycle).
+type downstream struct {
+	name     string
+	opts     []breaker.Option
+	latency  time.Duration // typical latency when healthy
+	outages  []window      // within each cycle
+	noiseErr float64       // chance of a stray error while healthy
+}
+
+type window struct{ from, to time.Duration }
+
+// scenario is a named failure schedule that repeats every cycle.
+type scenario struct {
+	name  string
+	about string
+	cycle time.Duration
+	deps  []downstream
+}
+
+// The spec's recommended settings for the three breakers.
+var (
+	modelServerOpts = []breaker.Option{breaker.WithFailureThreshold(5), breaker.WithRecoveryTimeout(60 * time.Second), breaker.WithHalfOpenMaxCalls(3)}
+	databaseOpts    = []breaker.Option{breaker.WithFailureThreshold(3), breaker.WithRecoveryTimeout(30 * time.Second), breaker.WithHalfOpenMaxCalls(2)}
+	externalAPIOpts = []breaker.Option{breaker.WithFailureThreshold(10), breaker.WithRecoveryTimeout(120 * time.Second), breaker.WithHalfOpenMaxCalls(5)}
+)
+
+func scenarios() map[string]scenario {
+	deps := func(model, db, ext []window) []downstream {
+		return []downstream{
+			{name: "model_server", opts: modelServerOpts, latency: 40 * time.Millisecond, outages: model, noiseErr: 0.01},
+			{name: "database", opts: databaseOpts, latency: 5 * time.Millisecond, outages: db, noiseErr: 0.005},
+			{name: "external_api", opts: externalAPIOpts, latency: 120 * time.Millisecond, outages: ext, noiseErr: 0.02},
+		}
+	}
+	list := []scenario{
+		{
+			name:  "default",
+			about: "every breaker opens, probes half-open and closes once per 150s cycle; the database's first probe fails and it reopens once",
+			cycle: 150 * time.Second,
+			deps: deps(
+				[]window{{10 * time.Second, 16 * time.Second}},
+				[]window{{20 * time.Second, 55 * time.Second}},
+				[]window{{5 * time.Second, 12 * time.Second}},
+			),
+		},
+		{
+			name:  "calm",
+			about: "no outages: breakers stay closed, with stray errors only",
+			cycle: time.Minute,
+			deps:  deps(nil, nil, nil),
+		},
+		{
+			name:  "outage",
+			about: "every dependency is down for good: breakers open and every probe fails",
+			cycle: time.Hour,
+			deps:  deps([]window{{0, time.Hour}}, []window{{0, time.Hour}}, []window{{0, time.Hour}}),
+		},
+	}
+	m := make(map[string]scenario, len(list))
+	for _, s := range list {
+		m[s.name] = s
+	}
+	return m
+}
+
+func scenarioNames() string {
+	var names []string
+	for n := range scenarios() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+var errUnavailable = errors.New("503 service unavailable")
+
+// sim issues calls to the downstreams through their breakers. step makes one
+// round of calls at the clock's current time; the caller decides the pace.
+type sim struct {
+	sc       scenario
+	clock    breaker.Clock
+	start    time.Time
+	breakers []*breaker.Breaker
+	rng      *rand.Rand
+	sleep    func(time.Duration) // simulated latency; scaled by -speed in main
+	traced   func(ctx context.Context, name string, call func(context.Context) error) error
+}
+
+func newSim(sc scenario, reg *breaker.Registry, clock breaker.Clock, seed uint64) (*sim, error) {
+	s := &sim{sc: sc, clock: clock, start: clock.Now(), rng: rand.New(rand.NewPCG(seed, 1)),
+		sleep:  func(time.Duration) {},
+		traced: func(ctx context.Context, _ string, call func(context.Context) error) error { return call(ctx) },
+	}
+	for _, d := range sc.deps {
+		b, err := reg.Get(d.name, append([]breaker.Option{breaker.WithClock(clock)}, d.opts...)...)
+		if err != nil {
+			return nil, fmt.Errorf("breaker %s: %w", d.name, err)
+		}
+		s.breakers = append(s.breakers, b)
+	}
+	return s, nil
+}
+
+// down reports whether d is in an outage at scenario time t.
+func (d downstream) down(t, cycle time.Duration) bool {
+	at := t % cycle
+	for _, w := range d.outages {
+		if at >= w.from && at < w.to {
+			return true
+		}
+	}
+	return false
+}
+
+// step makes one call to every downstream.
+func (s *sim) step(ctx context.Context) {
+	elapsed := s.clock.Now().Sub(s.start)
+	for i, d := range s.sc.deps {
+		b := s.breakers[i]
+		down := d.down(elapsed, s.sc.cycle)
+		noise := s.rng.Float64()
+		latency := time.Duration(float64(d.latency) * (0.5 + s.rng.Float64()))
+		// A few callers give up early: their calls count as ignored.
+		cancelEarly := s.rng.Float64() < 0.02
+		_ = s.traced(ctx, "call "+d.name, func(ctx context.Context) error {
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			return b.Execute(cctx, func(ctx context.Context) error {
+				s.sleep(latency)
+				if cancelEarly {
+					cancel()
+					return ctx.Err()
+				}
+				if down || noise < d.noiseErr {
+					return errUnavailable
+				}
+				return nil
+			})
+		})
+	}
+}
