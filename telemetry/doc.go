@@ -1,0 +1,128 @@
+// Package telemetry makes fusebox breakers visible: it turns them into
+// OpenTelemetry metrics, events on the caller's span, and log/slog records.
+// It depends on the OpenTelemetry API only (otel, otel/metric, otel/trace),
+// never on the SDK: without an SDK installed every instrument is a no-op.
+//
+// # Usage
+//
+// Create the instruments once with [New], then attach them to a registry
+// (one subscription and one collection callback for all its breakers,
+// breakers created later included) or to a single breaker:
+//
+//	tel, err := telemetry.New(
+//		telemetry.WithMeterProvider(mp), // default: the global MeterProvider
+//		telemetry.WithLogger(logger),    // default: slog.Default(), looked up per record
+//	)
+//	if err != nil { ... }
+//	detach, err := tel.AttachRegistry(reg) // or tel.AttachBreaker(b)
+//	if err != nil { ... }
+//	defer detach() // unsubscribes and unregisters the callback
+//
+// Package prom serves the same metrics on a Prometheus /metrics page in one
+// call, for a program that has no OpenTelemetry setup of its own.
+//
+// # Metrics
+//
+// The Meter is named [ScopeName], with version [Version]. State, calls and
+// consecutive failures are read from the breakers ([breaker.Breaker.Stats])
+// when the metrics are collected, so they cost nothing per call and the
+// calls counter agrees exactly with the breaker's totals. Durations and
+// transitions come from the breakers' events and are recorded with the
+// call's context, so an SDK with exemplars on links a duration sample to
+// the trace of the call that produced it. Attribute sets are built once per
+// breaker and outcome; recording a call allocates nothing.
+//
+//	circuit_breaker.state  Int64ObservableUpDownCounter  {state}
+//	    attributes: circuit_breaker.name, circuit_breaker.state
+//	    1 for the breaker's current state and 0 for the two others (closed,
+//	    open, half_open); every state is observed at each collection.
+//	    Prometheus: circuit_breaker_state (gauge).
+//
+//	circuit_breaker.calls  Int64ObservableCounter  {call}
+//	    attributes: circuit_breaker.name, circuit_breaker.outcome
+//	    Calls by outcome (success, failure, ignored, rejected), read from the
+//	    breaker's totals. Prometheus: circuit_breaker_calls_total (counter).
+//
+//	circuit_breaker.call.duration  Float64Histogram  s
+//	    attributes: circuit_breaker.name, circuit_breaker.outcome
+//	    How long admitted calls ran, by outcome (success, failure, ignored);
+//	    rejected calls are not recorded. Buckets from 1ms to 10s.
+//	    Prometheus: circuit_breaker_call_duration_seconds (histogram).
+//
+//	circuit_breaker.transitions  Int64Counter  {transition}
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state
+//	    State changes, counted as they happen.
+//	    Prometheus: circuit_breaker_transitions_total (counter).
+//
+//	circuit_breaker.consecutive_failures  Int64ObservableGauge  {failure}
+//	    attributes: circuit_breaker.name
+//	    The current run of failures while closed; the run that opened the
+//	    breaker while open or half-open (Stats.FailureCount).
+//	    Prometheus: circuit_breaker_consecutive_failures (gauge).
+//
+// # Span events
+//
+// Events are added to the span already in the call's context, and only
+// when that span is recording; no span is started and no tracer is needed.
+// A state change that no call caused (Reset, ForceOpen, or the recovery
+// timeout noticed by State or Stats) has no span to go on.
+//
+//	circuit_breaker.rejected
+//	    attributes: circuit_breaker.name, circuit_breaker.state
+//	    The breaker did not permit the call; the state is open or half_open.
+//
+//	circuit_breaker.state_change
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures
+//	    The call caused a transition, for example the failure that opened
+//	    the breaker (reason failure_threshold).
+//
+// # Logs
+//
+// Records are written with the call's context, so a trace-aware handler
+// (such as the otelslog bridge) correlates them with the call's trace.
+// Attribute keys are flat dotted strings, not slog groups, so a bridge to
+// OpenTelemetry logs keeps them as they are.
+//
+//	"circuit breaker state changed"  WARN|INFO
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures
+//	    One record per state change: WARN when the breaker opens, INFO
+//	    otherwise. The reason is failure_threshold, recovery_timeout,
+//	    trials_succeeded, trial_failed, force_open or reset.
+//
+//	"circuit breaker rejected call"  DEBUG
+//	    attributes: circuit_breaker.name, circuit_breaker.state, circuit_breaker.suppressed
+//	    At most one record per breaker per interval ([WithRejectionLogInterval],
+//	    default 10s); circuit_breaker.suppressed counts the rejections not
+//	    logged since the previous record. Nothing is done when DEBUG is off.
+//
+// # Bring your own MeterProvider
+//
+// With an SDK MeterProvider of your own (through [WithMeterProvider] or the
+// global one), set:
+//
+//   - The cardinality limit. The SDK folds the series of an instrument past
+//     its limit (2,000 by default) into one series labelled
+//     otel_metric_overflow="true", so a registry of a few hundred breakers
+//     already loses some. Use sdkmetric.WithCardinalityLimit(0) (no limit;
+//     the registry's own limit, breaker.WithMaxBreakers, bounds the series)
+//     or at least 5 × the number of breakers + 1 (the transitions counter
+//     has up to five series per breaker).
+//   - The translation strategy, when exporting to Prometheus with the OTel
+//     Prometheus exporter: pin
+//     WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
+//     which gives the names above (the exporter's default has changed
+//     before). Use the same strategy in a Collector's prometheus exporter,
+//     so that dashboards and alert rules work on either path.
+//   - Nothing for the histogram: its buckets are instrument advice, which
+//     the SDK follows unless a View overrides them. Exemplars need the
+//     SDK's default trace-based exemplar filter and a sampled span in the
+//     call's context.
+//
+// # Concurrency
+//
+// A [Telemetry] is safe for concurrent use. Handlers run on the goroutine
+// that publishes the event (the caller's, with the default synchronous
+// bus), take no lock and never call back into a breaker except through
+// Stats during collection. Detaching is safe at any time; an event already
+// being delivered may still be recorded once.
+package telemetry

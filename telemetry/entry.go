@@ -1,0 +1,85 @@
+package telemetry
+
+import (
+	"math"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fusebox-go/fusebox/breaker"
+)
+
+// entry holds what one attachment prepared for one breaker: the attribute
+// sets and option slices, built once so that recording allocates nothing
+// (an inline metric.WithAttributeSet allocates, and so does the variadic
+// slice around it), and the breaker's rejection-log rate limit.
+//
+// The options every call or collection needs are built with the entry; those
+// for rare events (transitions, rejections seen by a recording span) are
+// built the first time they are needed and then kept.
+type entry struct {
+	b    *breaker.Breaker
+	name attribute.KeyValue
+
+	durationRec [3][]metric.RecordOption  // by outcome: success, failure, ignored
+	callObs     [4][]metric.ObserveOption // by outcome, rejected included
+	stateObs    [3][]metric.ObserveOption // by state
+	nameObs     []metric.ObserveOption
+
+	transitionAdd [3][3]atomic.Pointer[[]metric.AddOption] // [from][to]
+	rejectedEvent [3]atomic.Pointer[[]trace.EventOption]   // by state
+
+	// Rejection-log rate limit: the earliest time (see Telemetry.now) the
+	// next record may be written, and the rejections not logged since the
+	// previous one.
+	nextLog    atomic.Int64
+	suppressed atomic.Uint64
+}
+
+func newEntry(b *breaker.Breaker) *entry {
+	name := attribute.String(keyName, b.Name())
+	e := &entry{b: b, name: name}
+	for i, o := range outcomes {
+		opt := metric.WithAttributeSet(outcomeSet(name, o))
+		e.callObs[i] = []metric.ObserveOption{opt}
+		if o != breaker.OutcomeRejected {
+			e.durationRec[i] = []metric.RecordOption{opt}
+		}
+	}
+	for i, s := range states {
+		e.stateObs[i] = []metric.ObserveOption{metric.WithAttributeSet(stateSet(name, s))}
+	}
+	e.nameObs = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(name))}
+	e.nextLog.Store(math.MinInt64)
+	return e
+}
+
+// transitionOpts returns the options for one transition of the breaker.
+func (e *entry) transitionOpts(from, to breaker.State) []metric.AddOption {
+	if int(from) >= len(states) || int(to) >= len(states) {
+		return []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to))}
+	}
+	p := &e.transitionAdd[from][to]
+	if opts := p.Load(); opts != nil {
+		return *opts
+	}
+	opts := []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to))}
+	p.Store(&opts)
+	return opts
+}
+
+// rejectedOpts returns the span event options for a rejection in state s.
+func (e *entry) rejectedOpts(s breaker.State) []trace.EventOption {
+	if int(s) >= len(states) {
+		return []trace.EventOption{trace.WithAttributes(e.name, attribute.String(keyState, s.String()))}
+	}
+	p := &e.rejectedEvent[s]
+	if opts := p.Load(); opts != nil {
+		return *opts
+	}
+	opts := []trace.EventOption{trace.WithAttributes(e.name, attribute.String(keyState, s.String()))}
+	p.Store(&opts)
+	return opts
+}

@@ -1,0 +1,329 @@
+package telemetry_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
+	"github.com/fusebox-go/fusebox/telemetry"
+)
+
+var bounds = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+func name(n string) attribute.KeyValue { return attribute.String("circuit_breaker.name", n) }
+
+func set(kvs ...attribute.KeyValue) attribute.Set { return attribute.NewSet(kvs...) }
+
+func stateSet(n, s string) attribute.Set {
+	return set(name(n), attribute.String("circuit_breaker.state", s))
+}
+
+func outcomeSet(n, o string) attribute.Set {
+	return set(name(n), attribute.String("circuit_breaker.outcome", o))
+}
+
+func transitionSet(n, from, to string) attribute.Set {
+	return set(name(n), attribute.String("circuit_breaker.from_state", from), attribute.String("circuit_breaker.to_state", to))
+}
+
+// statePoints returns the three state data points of a breaker in state s.
+func statePoints(n, s string) []metricdata.DataPoint[int64] {
+	var out []metricdata.DataPoint[int64]
+	for _, st := range []string{"closed", "open", "half_open"} {
+		var v int64
+		if st == s {
+			v = 1
+		}
+		out = append(out, metricdata.DataPoint[int64]{Attributes: stateSet(n, st), Value: v})
+	}
+	return out
+}
+
+func callPoints(n string, success, failure, ignored, rejected int64) []metricdata.DataPoint[int64] {
+	return []metricdata.DataPoint[int64]{
+		{Attributes: outcomeSet(n, "success"), Value: success},
+		{Attributes: outcomeSet(n, "failure"), Value: failure},
+		{Attributes: outcomeSet(n, "ignored"), Value: ignored},
+		{Attributes: outcomeSet(n, "rejected"), Value: rejected},
+	}
+}
+
+// histPoint builds the expected histogram data point of the given
+// durations, in seconds.
+func histPoint(attrs attribute.Set, durations ...float64) metricdata.HistogramDataPoint[float64] {
+	p := metricdata.HistogramDataPoint[float64]{
+		Attributes:   attrs,
+		Count:        uint64(len(durations)),
+		Bounds:       bounds,
+		BucketCounts: make([]uint64, len(bounds)+1),
+	}
+	lo, hi := durations[0], durations[0]
+	for _, d := range durations {
+		p.Sum += d
+		lo, hi = min(lo, d), max(hi, d)
+		i := 0
+		for i < len(bounds) && d > bounds[i] {
+			i++
+		}
+		p.BucketCounts[i]++
+	}
+	p.Min, p.Max = metricdata.NewExtrema(lo), metricdata.NewExtrema(hi)
+	return p
+}
+
+func stateMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.state",
+		Description: "Whether the circuit breaker is in the given state: 1 for its current state, 0 for the others.",
+		Unit:        "{state}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: false, DataPoints: points},
+	}
+}
+
+func callsMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.calls",
+		Description: "Calls through the circuit breaker by outcome, rejected calls included.",
+		Unit:        "{call}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points},
+	}
+}
+
+func consecutiveMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.consecutive_failures",
+		Description: "Consecutive failures: the current run while closed, the run that opened the circuit breaker while open or half-open.",
+		Unit:        "{failure}",
+		Data:        metricdata.Gauge[int64]{DataPoints: points},
+	}
+}
+
+func durationMetric(points ...metricdata.HistogramDataPoint[float64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.call.duration",
+		Description: "Duration of the calls the circuit breaker admitted, by outcome.",
+		Unit:        "s",
+		Data:        metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality, DataPoints: points},
+	}
+}
+
+func transitionsMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.transitions",
+		Description: "State transitions of the circuit breaker.",
+		Unit:        "{transition}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points},
+	}
+}
+
+func assertMetrics(t *testing.T, want []metricdata.Metrics, got map[string]metricdata.Metrics) {
+	t.Helper()
+	assert.Len(t, got, len(want))
+	for _, w := range want {
+		g, ok := got[w.Name]
+		if assert.True(t, ok, "missing metric %s", w.Name) {
+			metricdatatest.AssertEqual(t, w, g, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+		}
+	}
+}
+
+func TestMetricsScenario(t *testing.T) {
+	e := newEnv(t)
+	b := e.get(t, "model_server")
+
+	// Before any call: the observed instruments only.
+	assertMetrics(t, []metricdata.Metrics{
+		stateMetric(statePoints("model_server", "closed")...),
+		callsMetric(callPoints("model_server", 0, 0, 0, 0)...),
+		consecutiveMetric(metricdata.DataPoint[int64]{Attributes: set(name("model_server")), Value: 0}),
+	}, e.collect(t))
+
+	runScenario(t, context.Background(), e.clock, b)
+
+	// A breaker created after attaching appears without extra code.
+	late := e.get(t, "search")
+	require.NoError(t, call(context.Background(), e.clock, late, 2*time.Millisecond, nil))
+	require.ErrorIs(t, call(context.Background(), e.clock, late, time.Millisecond, errBoom), errBoom)
+
+	got := e.collect(t)
+	assertMetrics(t, []metricdata.Metrics{
+		stateMetric(append(statePoints("model_server", "closed"), statePoints("search", "closed")...)...),
+		callsMetric(append(callPoints("model_server", 2, 2, 1, 3), callPoints("search", 1, 1, 0, 0)...)...),
+		consecutiveMetric(
+			metricdata.DataPoint[int64]{Attributes: set(name("model_server")), Value: 0},
+			metricdata.DataPoint[int64]{Attributes: set(name("search")), Value: 1},
+		),
+		durationMetric(
+			histPoint(outcomeSet("model_server", "success"), 0.02, 0.01),
+			histPoint(outcomeSet("model_server", "ignored"), 0.005),
+			histPoint(outcomeSet("model_server", "failure"), 0.1, 0.3),
+			histPoint(outcomeSet("search", "success"), 0.002),
+			histPoint(outcomeSet("search", "failure"), 0.001),
+		),
+		transitionsMetric(
+			metricdata.DataPoint[int64]{Attributes: transitionSet("model_server", "closed", "open"), Value: 1},
+			metricdata.DataPoint[int64]{Attributes: transitionSet("model_server", "open", "half_open"), Value: 1},
+			metricdata.DataPoint[int64]{Attributes: transitionSet("model_server", "half_open", "closed"), Value: 1},
+		),
+	}, got)
+
+	// The calls counter is the breaker's totals, exactly.
+	s := b.Stats()
+	calls := got["circuit_breaker.calls"].Data.(metricdata.Sum[int64])
+	var total int64
+	for _, p := range calls.DataPoints {
+		if v, _ := p.Attributes.Value("circuit_breaker.name"); v.AsString() == "model_server" {
+			total += p.Value
+		}
+	}
+	assert.Equal(t, int64(s.TotalCalls), total)
+}
+
+func TestMetricsOpenState(t *testing.T) {
+	e := newEnv(t)
+	b := e.get(t, "db")
+	require.ErrorIs(t, call(context.Background(), e.clock, b, 0, errBoom), errBoom)
+	require.ErrorIs(t, call(context.Background(), e.clock, b, 0, errBoom), errBoom)
+
+	got := e.collect(t)
+	metricdatatest.AssertEqual(t, stateMetric(statePoints("db", "open")...), got["circuit_breaker.state"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, consecutiveMetric(metricdata.DataPoint[int64]{Attributes: set(name("db")), Value: 2}),
+		got["circuit_breaker.consecutive_failures"], metricdatatest.IgnoreTimestamp())
+
+	// The recovery timeout passes with no call: collection notices it
+	// (through Stats), so the gauge never shows a stale open, and the
+	// transition it causes is counted.
+	e.clock.Advance(30 * time.Second)
+	got = e.collect(t)
+	metricdatatest.AssertEqual(t, stateMetric(statePoints("db", "half_open")...), got["circuit_breaker.state"], metricdatatest.IgnoreTimestamp())
+	got = e.collect(t)
+	metricdatatest.AssertEqual(t, transitionsMetric(
+		metricdata.DataPoint[int64]{Attributes: transitionSet("db", "closed", "open"), Value: 1},
+		metricdata.DataPoint[int64]{Attributes: transitionSet("db", "open", "half_open"), Value: 1},
+	), got["circuit_breaker.transitions"], metricdatatest.IgnoreTimestamp())
+}
+
+func TestDetachStopsRecording(t *testing.T) {
+	e := newEnv(t)
+	b := e.get(t, "db")
+	require.NoError(t, call(context.Background(), e.clock, b, time.Millisecond, nil))
+	require.True(t, e.reg.Events().Active())
+
+	e.detach()
+	e.detach() // idempotent
+
+	assert.False(t, e.reg.Events().Active(), "the subscription is gone")
+	require.NoError(t, call(context.Background(), e.clock, b, time.Millisecond, nil))
+	require.ErrorIs(t, call(context.Background(), e.clock, b, 0, errBoom), errBoom)
+	require.ErrorIs(t, call(context.Background(), e.clock, b, 0, errBoom), errBoom)
+
+	got := e.collect(t)
+	assert.NotContains(t, got, "circuit_breaker.state", "the callback is unregistered")
+	assert.NotContains(t, got, "circuit_breaker.calls")
+	assert.NotContains(t, got, "circuit_breaker.consecutive_failures")
+	assert.NotContains(t, got, "circuit_breaker.transitions", "no transition recorded after detaching")
+	// The histogram keeps what was recorded before, and nothing more.
+	metricdatatest.AssertEqual(t, durationMetric(histPoint(outcomeSet("db", "success"), 0.001)),
+		got["circuit_breaker.call.duration"], metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	assert.Empty(t, e.logs.records(), "no log after detaching")
+}
+
+func TestAttachBreaker(t *testing.T) {
+	clock := breakertest.NewClock(t0)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	tel, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+
+	b, err := breaker.New("payments", breakerOptions(clock)...)
+	require.NoError(t, err)
+	// Another breaker publishing on the same bus is not observed.
+	other, err := breaker.New("other", append(breakerOptions(clock), breaker.WithEventBus(b.Events()))...)
+	require.NoError(t, err)
+
+	detach, err := tel.AttachBreaker(b)
+	require.NoError(t, err)
+	require.NoError(t, call(context.Background(), clock, b, 50*time.Millisecond, nil))
+	require.NoError(t, call(context.Background(), clock, other, 50*time.Millisecond, nil))
+
+	assertMetrics(t, []metricdata.Metrics{
+		stateMetric(statePoints("payments", "closed")...),
+		callsMetric(callPoints("payments", 1, 0, 0, 0)...),
+		consecutiveMetric(metricdata.DataPoint[int64]{Attributes: set(name("payments")), Value: 0}),
+		durationMetric(histPoint(outcomeSet("payments", "success"), 0.05)),
+	}, collect(t, reader))
+
+	detach()
+	assert.False(t, b.Events().Active())
+	got := collect(t, reader)
+	assert.NotContains(t, got, "circuit_breaker.state")
+}
+
+func TestAttachNil(t *testing.T) {
+	tel, err := telemetry.New()
+	require.NoError(t, err)
+	_, err = tel.AttachRegistry(nil)
+	require.Error(t, err)
+	_, err = tel.AttachBreaker(nil)
+	require.Error(t, err)
+}
+
+func TestRegistryWithoutEvents(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	tel, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+
+	reg := breaker.NewRegistry(breaker.WithEventBus(nil))
+	require.Nil(t, reg.Events())
+	detach, err := tel.AttachRegistry(reg)
+	require.NoError(t, err)
+	defer detach()
+	b, err := reg.Get("quiet")
+	require.NoError(t, err)
+	require.NoError(t, b.Execute(context.Background(), func(context.Context) error { return nil }))
+
+	got := collect(t, reader)
+	metricdatatest.AssertEqual(t, callsMetric(callPoints("quiet", 1, 0, 0, 0)...), got["circuit_breaker.calls"], metricdatatest.IgnoreTimestamp())
+	assert.NotContains(t, got, "circuit_breaker.call.duration")
+}
+
+// With exemplars on (the SDK's default trace-based filter), a duration
+// sample recorded in a sampled trace carries that trace's ids: the adapter
+// records with the call's context.
+func TestExemplarsLinkToTrace(t *testing.T) {
+	e := newEnv(t)
+	b := e.get(t, "model_server")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c},
+		SpanID:     trace.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	require.NoError(t, call(ctx, e.clock, b, 20*time.Millisecond, nil))
+
+	hist := e.collect(t)["circuit_breaker.call.duration"].Data.(metricdata.Histogram[float64])
+	require.Len(t, hist.DataPoints, 1)
+	ex := hist.DataPoints[0].Exemplars
+	require.Len(t, ex, 1)
+	assert.Equal(t, sc.TraceID().String(), trace.TraceID(ex[0].TraceID).String())
+	assert.Equal(t, sc.SpanID().String(), trace.SpanID(ex[0].SpanID).String())
+	assert.InDelta(t, 0.02, ex[0].Value, 1e-12)
+}
+
+func TestScope(t *testing.T) {
+	assert.Equal(t, "github.com/fusebox-go/fusebox/telemetry", telemetry.ScopeName)
+	assert.Regexp(t, `^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`, telemetry.Version)
+}

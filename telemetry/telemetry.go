@@ -1,0 +1,257 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/events"
+)
+
+// Telemetry turns breakers into OpenTelemetry metrics, span events and slog
+// records. It holds the instruments, created once by [New]; attach it to a
+// registry or a breaker to start observing.
+//
+// A Telemetry is safe for concurrent use, and may be attached to several
+// registries and breakers. Attach each breaker once, either through its
+// registry or on its own: attaching it twice reports it twice.
+type Telemetry struct {
+	cfg   config
+	meter metric.Meter
+	inst  instruments
+	base  time.Time // origin of now
+}
+
+// New creates the instruments under the scope [ScopeName] with version
+// [Version] from the configured MeterProvider. It returns an error if the
+// provider refuses an instrument; with the global provider and the SDK that
+// does not happen.
+func New(opts ...Option) (*Telemetry, error) {
+	cfg := newConfig(opts)
+	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	inst, err := newInstruments(meter)
+	if err != nil {
+		return nil, err
+	}
+	t := &Telemetry{cfg: cfg, meter: meter, inst: inst, base: time.Now()}
+	if cfg.now != nil {
+		t.base = cfg.now()
+	}
+	return t, nil
+}
+
+// AttachRegistry starts observing every breaker of reg, including breakers
+// created later: it subscribes once to the registry's bus (for call
+// durations, transitions, span events and logs) and registers one
+// collection callback that walks the registry (for state, calls and
+// consecutive failures). detach undoes both and leaves nothing behind;
+// calling it again does nothing.
+//
+// A breaker created with its own [breaker.WithEventBus] publishes on that
+// bus instead of the registry's: it is still observed at collection time,
+// but its durations, transitions, span events and logs are not seen. When
+// the registry's events are off (a nil bus), only the observed instruments
+// are reported.
+func (t *Telemetry) AttachRegistry(reg *breaker.Registry) (detach func(), err error) {
+	if reg == nil {
+		return nil, errors.New("telemetry: AttachRegistry called with a nil registry")
+	}
+	a := &attachment{t: t, reg: reg}
+	reg.Range(func(b *breaker.Breaker) bool {
+		a.entries.Store(b, newEntry(b))
+		return true
+	})
+	return a.start(reg.Events())
+}
+
+// AttachBreaker starts observing one breaker: it subscribes to the
+// breaker's bus and registers one collection callback for it. Use it for a
+// breaker made with [breaker.New]; a breaker of an attached registry is
+// already observed. Events that other breakers publish on the same bus are
+// ignored. detach undoes both and leaves nothing behind; calling it again
+// does nothing.
+func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error) {
+	if b == nil {
+		return nil, errors.New("telemetry: AttachBreaker called with a nil breaker")
+	}
+	a := &attachment{t: t, only: b, onlyEntry: newEntry(b)}
+	return a.start(b.Events())
+}
+
+// attachment is one AttachRegistry or AttachBreaker: one bus subscription,
+// one collection callback, and the per-breaker entries.
+type attachment struct {
+	t *Telemetry
+
+	reg       *breaker.Registry // AttachRegistry
+	entries   sync.Map          // *breaker.Breaker -> *entry (AttachRegistry)
+	only      *breaker.Breaker  // AttachBreaker
+	onlyEntry *entry
+
+	detached    atomic.Bool
+	unsubscribe func()
+	callback    metric.Registration
+	once        sync.Once
+}
+
+func (a *attachment) start(bus events.Bus[breaker.Event]) (func(), error) {
+	cb, err := a.t.meter.RegisterCallback(a.observe, a.t.inst.observables()...)
+	if err != nil {
+		return nil, err
+	}
+	a.callback = cb
+	if bus != nil {
+		a.unsubscribe = bus.Subscribe(a)
+	}
+	return a.detach, nil
+}
+
+// detach unsubscribes and unregisters the callback, once.
+func (a *attachment) detach() {
+	a.once.Do(func() {
+		a.detached.Store(true)
+		if a.unsubscribe != nil {
+			a.unsubscribe()
+		}
+		if err := a.callback.Unregister(); err != nil {
+			otel.Handle(err)
+		}
+	})
+}
+
+// entry returns the prepared entry for b, creating it on first sight, or nil
+// for a breaker this attachment does not observe.
+func (a *attachment) entry(b *breaker.Breaker) *entry {
+	if a.only != nil {
+		if b != a.only {
+			return nil
+		}
+		return a.onlyEntry
+	}
+	if v, ok := a.entries.Load(b); ok {
+		return v.(*entry)
+	}
+	if b == nil {
+		return nil
+	}
+	v, _ := a.entries.LoadOrStore(b, newEntry(b))
+	return v.(*entry)
+}
+
+// observe is the collection callback.
+func (a *attachment) observe(_ context.Context, o metric.Observer) error {
+	if a.only != nil {
+		a.t.inst.observe(o, a.onlyEntry)
+		return nil
+	}
+	a.reg.Range(func(b *breaker.Breaker) bool {
+		a.t.inst.observe(o, a.entry(b))
+		return true
+	})
+	return nil
+}
+
+// Handle receives the breaker's events; it is the attachment's one
+// subscription. A successful, failed or ignored call costs one map lookup
+// and one histogram record, and allocates nothing.
+func (a *attachment) Handle(ctx context.Context, e breaker.Event) {
+	if a.detached.Load() {
+		return
+	}
+	ent := a.entry(e.Breaker)
+	if ent == nil {
+		return
+	}
+	if e.Kind == breaker.EventCall {
+		if e.Outcome < breaker.OutcomeRejected {
+			a.t.inst.duration.Record(ctx, e.Duration.Seconds(), ent.durationRec[e.Outcome]...)
+			return
+		}
+		if e.Outcome == breaker.OutcomeRejected {
+			a.t.rejected(ctx, ent, e)
+		}
+		return
+	}
+	if e.Kind == breaker.EventStateChange {
+		a.t.stateChanged(ctx, ent, e)
+	}
+}
+
+// rejected adds the span event and the rate-limited log record of a
+// rejected call.
+func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
+	state := breaker.Open
+	if oe, ok := e.Err.(*breaker.OpenError); ok {
+		state = oe.State
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(eventRejected, ent.rejectedOpts(state)...)
+	}
+	logger := t.logger()
+	if !logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	now := t.now()
+	next := ent.nextLog.Load()
+	if now < next || !ent.nextLog.CompareAndSwap(next, now+int64(t.cfg.rejectEvery)) {
+		ent.suppressed.Add(1)
+		return
+	}
+	logger.LogAttrs(ctx, slog.LevelDebug, msgRejected,
+		slog.String(keyName, ent.b.Name()),
+		slog.String(keyState, state.String()),
+		slog.Uint64(keySuppressed, ent.suppressed.Swap(0)),
+	)
+}
+
+// stateChanged counts a transition, adds its span event and logs it.
+func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
+	t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To)...)
+	from, to, reason := e.From.String(), e.To.String(), e.Reason.String()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(eventStateChange, trace.WithAttributes(
+			ent.name,
+			attribute.String(keyFrom, from),
+			attribute.String(keyTo, to),
+			attribute.String(keyReason, reason),
+			attribute.Int(keyFailures, e.ConsecutiveFailures),
+		))
+	}
+	level := slog.LevelInfo
+	if e.To == breaker.Open {
+		level = slog.LevelWarn
+	}
+	t.logger().LogAttrs(ctx, level, msgStateChange,
+		slog.String(keyName, ent.b.Name()),
+		slog.String(keyFrom, from),
+		slog.String(keyTo, to),
+		slog.String(keyReason, reason),
+		slog.Int(keyFailures, e.ConsecutiveFailures),
+	)
+}
+
+// logger returns the configured logger, or the default one as of now.
+func (t *Telemetry) logger() *slog.Logger {
+	if t.cfg.logger != nil {
+		return t.cfg.logger
+	}
+	return slog.Default()
+}
+
+// now returns the time for the rejection-log rate limit, in nanoseconds
+// since t was created.
+func (t *Telemetry) now() int64 {
+	if t.cfg.now != nil {
+		return int64(t.cfg.now().Sub(t.base))
+	}
+	return int64(time.Since(t.base))
+}
