@@ -252,12 +252,18 @@ func TestHandlerResponseWriterInterfaces(t *testing.T) {
 	assert.Equal(t, totals{Successes: 1}, totalsOf(b.Stats()), "a flush sends 200")
 }
 
-// Over a real connection, Hijack reaches the server's ResponseWriter.
+// Over a real connection, Hijack and deadlines reach the server's ResponseWriter.
 func TestHandlerHijack(t *testing.T) {
 	reg, _ := newRegistry(5)
 	b, err := reg.Get("svc")
 	require.NoError(t, err)
 	srv := httptest.NewServer(httpbreaker.NewHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// ResponseController reaches the server's ResponseWriter through
+		// Unwrap.
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		conn, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -127,10 +127,11 @@ func (s *status) list(w http.ResponseWriter, r *http.Request) {
 	}
 	if html {
 		base := "./"
-		if orig := requestPath(r); !strings.HasSuffix(orig, "/") {
+		orig := requestPath(r)
+		if last := orig[strings.LastIndex(orig, "/")+1:]; last != "" {
 			// Mounted without the trailing slash: links must name the
 			// mount point's last segment to stay under it.
-			base = "./" + orig[strings.LastIndex(orig, "/")+1:] + "/"
+			base = "./" + last + "/"
 		}
 		s.page(w, base, stats)
 		return

@@ -212,6 +212,7 @@ func TestStatusBadPaths(t *testing.T) {
 		{name: "trailing slash", target: "/breakers/alpha/", wantCode: 404, wantErr: "not found"},
 		{name: "unknown action", method: http.MethodPost, target: "/breakers/beta/delete", wantCode: 404, wantErr: "not found"},
 		{name: "unknown format", target: "/breakers/?format=%3Cxml%3E", wantCode: 400, wantErr: `unknown format: want "json" or "html"`},
+		{name: "unknown format for a breaker", target: "/breakers/alpha?format=xml", wantCode: 400, wantErr: `unknown format: want "json" or "html"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -452,6 +453,8 @@ func TestStatusContentNegotiation(t *testing.T) {
 		{accept: "text/html;q=0.9, application/json;q=0.1", html: true},
 		{accept: "text/html;q=0", html: false},
 		{accept: "TEXT/HTML", html: true},
+		{accept: "bad/, text/html", html: true},
+		{accept: "text/html;q=2, application/json;q=0.5", html: true},
 		{accept: "text/html", query: "format=json", html: false},
 		{accept: "application/json", query: "format=html", html: true},
 	}
@@ -572,6 +575,21 @@ func TestStatusMountPoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Called directly, without a server's RequestURI, the handler still links
+// relative to the request's path.
+func TestStatusLinksWithoutRequestURI(t *testing.T) {
+	reg, _ := newRegistry(1)
+	_, err := reg.Get("alpha")
+	require.NoError(t, err)
+	h := httpbreaker.NewStatusHandler(reg)
+	for _, path := range []string{"", "/"} {
+		r := httptest.NewRequest(http.MethodGet, "/?format=html", nil)
+		r.URL.Path, r.RequestURI = path, ""
+		w := serve(h, r)
+		assert.Contains(t, w.Body.String(), `<a href="./alpha">`, "path %q", path)
 	}
 }
 

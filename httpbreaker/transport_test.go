@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -343,6 +344,17 @@ func TestTransportCloseIdleConnections(t *testing.T) {
 	httpbreaker.NewTransport(reg, roundTripFunc(nil)).CloseIdleConnections()
 }
 
+func TestNewTransportDefaultsToDefaultTransport(t *testing.T) {
+	srv, hits := statusServer(t)
+	reg, _ := newRegistry(5)
+	tr := httpbreaker.NewTransport(reg, nil)
+	defer tr.CloseIdleConnections() // http.DefaultTransport's, for goleak
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, int64(1), hits.Load())
+}
+
 func TestNewTransportNilRegistryPanics(t *testing.T) {
 	assert.Panics(t, func() { httpbreaker.NewTransport(nil, nil) })
 }
@@ -376,4 +388,49 @@ func TestTransportBreakerPredicateSeesStatusError(t *testing.T) {
 	require.Len(t, seen, 2)
 	assert.Equal(t, &httpbreaker.StatusError{StatusCode: 501}, seen[0])
 	assert.Equal(t, totals{Failures: 1, Ignored: 1}, totalsOf(stats(t, reg, "example.test")))
+}
+
+// Under concurrency, every request is either sent and counted as a success
+// or failure, or rejected and not sent.
+func TestTransportConcurrentAccounting(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if hits.Add(1)%3 == 0 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	reg, clock := newRegistry(2)
+	client := &http.Client{Transport: httpbreaker.NewTransport(reg, srv.Client().Transport)}
+
+	const workers, each = 8, 40
+	var rejected atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if w == 0 && i%10 == 0 {
+					clock.Advance(30 * time.Second) // let a trial through now and then
+				}
+				resp, err := client.Get(srv.URL)
+				if errors.Is(err, breaker.ErrOpen) {
+					rejected.Add(1)
+					continue
+				}
+				if !assert.NoError(t, err) {
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	s := stats(t, reg, srv.Listener.Addr().String())
+	assert.Equal(t, uint64(workers*each), s.TotalCalls)
+	assert.Equal(t, uint64(hits.Load()), s.TotalSuccesses+s.TotalFailures, "sent = admitted")
+	assert.Equal(t, uint64(rejected.Load()), s.TotalRejected, "rejected = not sent")
+	assert.Zero(t, s.TotalIgnored)
 }
