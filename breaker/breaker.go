@@ -68,9 +68,9 @@ type period struct {
 // shared one from a [Registry].
 type Breaker struct {
 	word      atomic.Uint64
-	successes atomic.Uint64
+	successes counter
+	rejected  counter
 	failures  atomic.Uint64
-	rejected  atomic.Uint64
 	ignored   atomic.Uint64
 	lastFail  atomic.Int64
 	period    atomic.Pointer[period]
@@ -85,8 +85,9 @@ type Breaker struct {
 
 	name string
 	cfg  config
-	bus  events.Bus[Event] // nil: events off
-	base time.Time         // breaker time 0
+	bus  events.Bus[Event]   // nil: events off
+	sync *events.Sync[Event] // bus, when it is the default kind: a direct call on the hot path
+	base time.Time           // breaker time 0
 }
 
 // New returns a closed breaker named name. Without options it has the
@@ -115,6 +116,7 @@ func newBreaker(name string, cfg config) (*Breaker, error) {
 	if !cfg.busSet {
 		b.bus = events.NewSync[Event]()
 	}
+	b.sync, _ = b.bus.(*events.Sync[Event])
 	if cfg.clock != nil {
 		b.base = cfg.clock.Now()
 	} else {
@@ -140,6 +142,14 @@ func (b *Breaker) wall(t int64) time.Time {
 		return time.Time{}
 	}
 	return b.base.Add(time.Duration(t)).Round(0)
+}
+
+// observed reports whether anyone subscribed to the breaker's events.
+func (b *Breaker) observed() bool {
+	if b.sync != nil {
+		return b.sync.Active()
+	}
+	return b.bus != nil && b.bus.Active()
 }
 
 // Name returns the breaker's name.
@@ -233,9 +243,14 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	if fn == nil {
 		return ErrNilFunc
 	}
-	t, err := b.admit(ctx)
-	if err != nil {
-		return err
+	var t ticket
+	if w := b.word.Load(); wState(w) == Closed {
+		t = ticket{gen: wGen(w), state: Closed}
+	} else {
+		var err error
+		if t, err = b.admit(ctx); err != nil {
+			return err
+		}
 	}
 	return b.run(ctx, t, fn)
 }
@@ -243,7 +258,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 // run calls fn for an admitted call and records its outcome, also when fn
 // panics or calls runtime.Goexit.
 func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) error) error {
-	timed := b.bus != nil && b.bus.Active()
+	timed := b.observed()
 	var start int64
 	if timed {
 		start = b.now()
@@ -263,6 +278,14 @@ func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) er
 	}()
 	err := fn(ctx)
 	finished = true
+	if err == nil && t.state == Closed && !timed {
+		// The common case, kept short: one counter add.
+		b.successes.add()
+		if wCount(b.word.Load()) != 0 {
+			b.clearFailures(t.gen)
+		}
+		return nil
+	}
 	b.finish(ctx, t, b.classify(ctx, err), err, timed, start)
 	return err
 }
@@ -304,13 +327,13 @@ func (b *Breaker) admit(ctx context.Context) (ticket, error) {
 
 // reject counts a rejection and returns the period's OpenError.
 func (b *Breaker) reject(ctx context.Context, w uint64) error {
-	b.rejected.Add(1)
+	b.rejected.add()
 	p := b.period.Load()
 	if p.gen != wGen(w) || p.err == nil {
 		// A transition is being published; fall back to a fresh error.
 		p = &period{err: &OpenError{Name: b.name, State: wState(w), Forced: wForced(w), b: b}}
 	}
-	if b.bus != nil && b.bus.Active() {
+	if b.observed() {
 		b.bus.Publish(ctx, Event{Kind: EventCall, Breaker: b, Outcome: OutcomeRejected, Err: p.err})
 	}
 	return p.err
@@ -321,7 +344,7 @@ func (b *Breaker) finish(ctx context.Context, t ticket, o Outcome, err error, ti
 	changed := false
 	switch o {
 	case OutcomeSuccess:
-		b.successes.Add(1)
+		b.successes.add()
 		if t.state == Closed {
 			if w := b.word.Load(); wCount(w) != 0 {
 				b.clearFailures(t.gen)
@@ -347,7 +370,7 @@ func (b *Breaker) finish(ctx context.Context, t ticket, o Outcome, err error, ti
 	if b.bus == nil {
 		return
 	}
-	if timed && b.bus.Active() {
+	if timed && b.observed() {
 		b.bus.Publish(ctx, Event{Kind: EventCall, Breaker: b, Outcome: o, Err: err, Duration: time.Duration(max(0, b.now()-start))})
 	}
 	if changed {
@@ -502,7 +525,7 @@ func (b *Breaker) swapLocked(ctx context.Context, w uint64, to State, forced boo
 	if to == Closed && wState(w) == Closed {
 		return true // Reset of a closed breaker: no state change to report
 	}
-	if b.bus != nil && b.bus.Active() {
+	if b.observed() {
 		b.qmu.Lock()
 		b.queue = append(b.queue, queued{ctx: ctx, ev: Event{
 			Kind:                EventStateChange,

@@ -56,9 +56,9 @@ func (b *Breaker) Stats() Stats {
 		State:           wState(w),
 		LastFailureTime: b.wall(b.lastFail.Load()),
 		LastStateChange: b.wall(p.start),
-		TotalSuccesses:  b.successes.Load(),
+		TotalSuccesses:  b.successes.load(),
 		TotalFailures:   b.failures.Load(),
-		TotalRejected:   b.rejected.Load(),
+		TotalRejected:   b.rejected.load(),
 		TotalIgnored:    b.ignored.Load(),
 		Forced:          wForced(w),
 	}
