@@ -1,0 +1,860 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
+	"github.com/fusebox-go/fusebox/events"
+)
+
+// This file holds a sequential reference model of the breaker's semantics
+// (DESIGN.md, "Semantics" and "Events") and a driver that runs the real
+// breaker and the model side by side on one operation sequence, comparing
+// State, Stats, the published events and every call's result after each
+// step. TestModel drives it from random seeds; FuzzModel (fuzz_test.go)
+// from fuzzed bytes. Both decode their input with decodeModel, so a failing
+// seed can be replayed as a fuzz input.
+
+// modelSequences is how many random sequences TestModel runs.
+const modelSequences = 3000
+
+// modelNever marks a time that was never set.
+const modelNever = math.MinInt64
+
+// outcome is what a modelled call's function does.
+type outcome uint8
+
+const (
+	outSuccess   outcome = iota // returns nil
+	outFailure                  // returns errBoom
+	outIgnored                  // returns errIgnored, which the predicate excludes
+	outCancelled                // cancels the caller's context, then returns errBoom
+	outPanic                    // panics with modelPanic
+	numOutcomes
+)
+
+func (o outcome) String() string {
+	return [...]string{"success", "failure", "ignored", "cancelled", "panic"}[o]
+}
+
+// modelPanic is what a panicking modelled call panics with.
+const modelPanic = "model panic"
+
+type opKind uint8
+
+const (
+	opCall   opKind = iota // a call that returns at once with out
+	opSlow                 // a call whose function moves the clock by d, then returns out
+	opReset                // Reset
+	opForce                // ForceOpen
+	opState                // read State first in the check
+	opStats                // read Stats first in the check
+	opStart                // start a call that blocks until opFinish
+	opFinish               // finish the blocked call idx with out
+)
+
+// modelOp is one step: move the clock by advance (no check in between, so
+// the lazy transition happens inside the operation), then do kind.
+type modelOp struct {
+	advance time.Duration
+	kind    opKind
+	out     outcome
+	d       time.Duration
+	idx     int
+}
+
+func (op modelOp) String() string {
+	var sb strings.Builder
+	if op.advance != 0 {
+		fmt.Fprintf(&sb, "clock%+v; ", op.advance)
+	}
+	switch op.kind {
+	case opCall:
+		fmt.Fprintf(&sb, "call %s", op.out)
+	case opSlow:
+		fmt.Fprintf(&sb, "call{clock%+v} %s", op.d, op.out)
+	case opReset:
+		sb.WriteString("Reset")
+	case opForce:
+		sb.WriteString("ForceOpen")
+	case opState:
+		sb.WriteString("State")
+	case opStats:
+		sb.WriteString("Stats")
+	case opStart:
+		sb.WriteString("start in-flight call")
+	case opFinish:
+		fmt.Fprintf(&sb, "finish in-flight call #%d with %s", op.idx, op.out)
+	}
+	return sb.String()
+}
+
+// eventsMode says how a modelled breaker publishes.
+type eventsMode uint8
+
+const (
+	eventsRecorded eventsMode = iota // default Sync bus with a subscriber: events are compared
+	eventsNilBus                     // WithEventBus(nil)
+	eventsQuiet                      // default Sync bus, nobody subscribed
+)
+
+type modelConfig struct {
+	threshold int
+	trials    int
+	timeout   time.Duration
+	events    eventsMode
+}
+
+func (c modelConfig) String() string {
+	return fmt.Sprintf("threshold=%d half_open_max_calls=%d recovery_timeout=%v events=%d", c.threshold, c.trials, c.timeout, c.events)
+}
+
+// maxModelSteps bounds the steps decoded from one input.
+const maxModelSteps = 400
+
+// maxInFlight bounds the calls held in flight at once.
+const maxInFlight = 3
+
+var modelTimeouts = [...]time.Duration{time.Nanosecond, time.Second, 30 * time.Second, time.Hour}
+
+// decodeModel turns bytes into a configuration and a sequence of steps.
+// Every byte string decodes to something valid: 2 bytes of configuration,
+// then 3 bytes per step (operation, argument, clock move).
+func decodeModel(data []byte) (modelConfig, []modelOp) {
+	var c0, c1 byte
+	if len(data) > 0 {
+		c0 = data[0]
+	}
+	if len(data) > 1 {
+		c1 = data[1]
+	}
+	cfg := modelConfig{
+		threshold: 1 + int(c0%4),
+		trials:    1 + int(c0>>2%3),
+		timeout:   modelTimeouts[c0>>4%4],
+		events:    eventsMode(c1 % 3),
+	}
+	if len(data) < 2 {
+		return cfg, nil
+	}
+	data = data[2:]
+	to := cfg.timeout
+	var ops []modelOp
+	for len(data) >= 3 && len(ops) < maxModelSteps {
+		o, arg, adv := data[0], data[1], data[2]
+		data = data[3:]
+		op := modelOp{}
+		switch adv % 16 {
+		case 9:
+			op.advance = time.Nanosecond
+		case 10:
+			op.advance = to - time.Nanosecond
+		case 11:
+			op.advance = to
+		case 12:
+			op.advance = to + time.Duration(adv>>4)*time.Millisecond
+		case 13:
+			op.advance = 2 * to
+		case 14:
+			op.advance = to / 2
+		case 15: // the clock goes back
+			if adv>>4&1 == 0 {
+				op.advance = -to / 2
+			} else {
+				op.advance = -3*to - time.Second
+			}
+		}
+		switch k := o % 32; {
+		case k < 5:
+			op.kind, op.out = opCall, outSuccess
+		case k < 11:
+			op.kind, op.out = opCall, outFailure
+		case k < 13:
+			op.kind, op.out = opCall, outIgnored
+		case k < 14:
+			op.kind, op.out = opCall, outCancelled
+		case k < 15:
+			op.kind, op.out = opCall, outPanic
+		case k < 17:
+			op.kind, op.out = opSlow, outcome(arg%uint8(numOutcomes))
+			op.d = [...]time.Duration{0, time.Nanosecond, time.Millisecond, to - time.Nanosecond, to, 2 * to, -time.Millisecond, -2 * to}[arg>>3%8]
+		case k < 19:
+			op.kind = opReset
+		case k < 20:
+			op.kind = opForce
+			if arg&1 != 0 {
+				op.kind = opState // keep forced periods short
+			}
+		case k < 22:
+			op.kind = opState
+		case k < 23:
+			op.kind = opStats
+		case k < 27:
+			op.kind = opStart
+		default:
+			op.kind, op.idx, op.out = opFinish, int(arg%maxInFlight), outcome(arg>>2%uint8(numOutcomes))
+		}
+		ops = append(ops, op)
+	}
+	return cfg, ops
+}
+
+// randomModelInput returns the input of random sequence seed.
+func randomModelInput(seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	data := make([]byte, 2+3*(10+rng.IntN(90)))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	return data
+}
+
+// modelEvent is a published event in comparable form.
+type modelEvent struct {
+	kind     breaker.EventKind
+	outcome  breaker.Outcome
+	err      string
+	duration time.Duration
+	from, to breaker.State
+	reason   breaker.Reason
+	time     time.Time
+	failures int
+	call     int // the id of the call whose context it carries; 0 for none
+}
+
+func (e modelEvent) String() string {
+	if e.kind == breaker.EventStateChange {
+		return fmt.Sprintf("{change %s->%s %s at %s failures=%d call=%d}", e.from, e.to, e.reason, e.time.Format(time.RFC3339Nano), e.failures, e.call)
+	}
+	return fmt.Sprintf("{call %s err=%q duration=%v call=%d}", e.outcome, e.err, e.duration, e.call)
+}
+
+// admission is what the model hands to an admitted call.
+type admission struct {
+	gen   uint64
+	state breaker.State
+	start int64
+}
+
+// model is the reference: a direct, sequential reading of DESIGN.md.
+// Times are nanoseconds since t0, the breaker's base.
+type model struct {
+	cfg modelConfig
+	now int64
+
+	state  breaker.State
+	forced bool
+	gen    uint64 // bumped by every transition, Reset included
+
+	count     int   // closed: consecutive failures; open: the count that opened it
+	inFlight  int   // half-open: trials running
+	succeeded int   // half-open: trials succeeded
+	failures  int   // the consecutive-failure count carried by the last transition
+	start     int64 // when the current period began (LastStateChange)
+	retryAt   int64 // open: when a probe may run
+
+	lastFail                        int64
+	successes, fails, rej, ignoreds uint64
+
+	events []modelEvent
+
+	// coverage counters
+	reanchors int
+	stale     int
+	reasons   map[breaker.Reason]int
+}
+
+func newModel(cfg modelConfig) *model {
+	return &model{cfg: cfg, start: modelNever, lastFail: modelNever, reasons: map[breaker.Reason]int{}}
+}
+
+func (m *model) wall(t int64) time.Time {
+	if t == modelNever {
+		return time.Time{}
+	}
+	return t0.Add(time.Duration(t))
+}
+
+// satAdd adds without wrapping: a recovery timeout is never in the past.
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func (m *model) swap(to breaker.State, forced bool, reason breaker.Reason, failures, call int) {
+	from := m.state
+	m.gen++
+	m.start, m.failures = m.now, failures
+	m.count, m.inFlight, m.succeeded = 0, 0, 0
+	if to == breaker.Open {
+		m.count = failures
+		m.retryAt = satAdd(m.now, int64(m.cfg.timeout))
+		if forced {
+			m.retryAt = math.MaxInt64
+		}
+	}
+	m.state, m.forced = to, forced
+	if from == breaker.Closed && to == breaker.Closed {
+		return // Reset of a closed breaker: a new period, no change to report
+	}
+	m.reasons[reason]++
+	m.events = append(m.events, modelEvent{kind: breaker.EventStateChange, from: from, to: to, reason: reason,
+		time: m.wall(m.now), failures: failures, call: call})
+}
+
+// refresh is the lazy open to half-open transition, with re-anchoring when
+// the clock went back past the opening.
+func (m *model) refresh(call int) {
+	if m.state != breaker.Open || m.forced {
+		return
+	}
+	if m.now < m.start {
+		m.start, m.retryAt = m.now, satAdd(m.now, int64(m.cfg.timeout))
+		m.reanchors++
+		return
+	}
+	if m.now >= m.retryAt {
+		m.swap(breaker.HalfOpen, false, breaker.ReasonRecoveryTimeout, m.failures, call)
+	}
+}
+
+// admit reports whether a call is permitted, updating the model as the
+// breaker does.
+func (m *model) admit(call int) (admission, bool) {
+	for {
+		switch m.state {
+		case breaker.Closed:
+			return admission{gen: m.gen, state: breaker.Closed, start: m.now}, true
+		case breaker.HalfOpen:
+			if m.inFlight+m.succeeded >= m.cfg.trials {
+				m.reject(call)
+				return admission{}, false
+			}
+			m.inFlight++
+			return admission{gen: m.gen, state: breaker.HalfOpen, start: m.now}, true
+		default:
+			before := m.gen
+			m.refresh(call)
+			if m.gen == before {
+				m.reject(call)
+				return admission{}, false
+			}
+		}
+	}
+}
+
+func (m *model) reject(call int) {
+	m.rej++
+	m.events = append(m.events, modelEvent{kind: breaker.EventCall, outcome: breaker.OutcomeRejected,
+		err: openErrString(m.state, m.forced), call: call})
+}
+
+// retryAfter is what the OpenError of a rejection reports now.
+func (m *model) retryAfter() time.Duration {
+	switch {
+	case m.forced:
+		return m.cfg.timeout
+	case m.state != breaker.Open:
+		return 0
+	}
+	return time.Duration(max(0, min(m.retryAt-m.now, int64(m.cfg.timeout))))
+}
+
+// finish records the outcome of an admitted call.
+func (m *model) finish(a admission, out outcome, call int) {
+	ev := modelEvent{kind: breaker.EventCall, duration: time.Duration(max(0, m.now-a.start)), call: call}
+	current := a.gen == m.gen
+	if !current {
+		m.stale++
+	}
+	switch out {
+	case outSuccess:
+		ev.outcome = breaker.OutcomeSuccess
+		ev.err = "<nil>"
+	case outFailure, outPanic:
+		ev.outcome, ev.err = breaker.OutcomeFailure, errBoom.Error()
+		if out == outPanic {
+			ev.err = "panic:" + modelPanic
+		}
+	case outIgnored:
+		ev.outcome, ev.err = breaker.OutcomeIgnored, errIgnored.Error()
+	case outCancelled:
+		ev.outcome, ev.err = breaker.OutcomeIgnored, errBoom.Error()
+	}
+	m.events = append(m.events, ev) // the call event precedes the change it causes
+	switch ev.outcome {
+	case breaker.OutcomeSuccess:
+		m.successes++
+		switch {
+		case !current:
+		case a.state == breaker.Closed:
+			m.count = 0
+		case m.succeeded+1 >= m.cfg.trials:
+			m.swap(breaker.Closed, false, breaker.ReasonTrialsSucceeded, 0, call)
+		default:
+			m.inFlight--
+			m.succeeded++
+		}
+	case breaker.OutcomeFailure:
+		m.fails++
+		m.lastFail = m.now
+		switch {
+		case !current:
+		case a.state == breaker.Closed:
+			if m.count+1 >= m.cfg.threshold {
+				m.swap(breaker.Open, false, breaker.ReasonFailureThreshold, m.count+1, call)
+			} else {
+				m.count++
+			}
+		default:
+			m.swap(breaker.Open, false, breaker.ReasonTrialFailed, 1, call)
+		}
+	default:
+		m.ignoreds++
+		if current && a.state == breaker.HalfOpen {
+			m.inFlight--
+		}
+	}
+}
+
+func (m *model) forceOpen() {
+	m.refresh(0)
+	if m.forced {
+		return
+	}
+	failures := m.count
+	if m.state != breaker.Closed {
+		failures = m.failures
+	}
+	m.swap(breaker.Open, true, breaker.ReasonForceOpen, failures, 0)
+}
+
+func (m *model) reset() {
+	m.refresh(0)
+	m.swap(breaker.Closed, false, breaker.ReasonReset, 0, 0)
+}
+
+func (m *model) stats() breaker.Stats {
+	s := breaker.Stats{
+		Name:            "model",
+		State:           m.state,
+		LastFailureTime: m.wall(m.lastFail),
+		LastStateChange: m.wall(m.start),
+		TotalSuccesses:  m.successes,
+		TotalFailures:   m.fails,
+		TotalRejected:   m.rej,
+		TotalIgnored:    m.ignoreds,
+		Forced:          m.forced,
+	}
+	s.TotalCalls = s.TotalSuccesses + s.TotalFailures + s.TotalRejected + s.TotalIgnored
+	switch m.state {
+	case breaker.Closed, breaker.Open:
+		s.FailureCount = m.count
+	case breaker.HalfOpen:
+		s.FailureCount = m.failures
+		s.SuccessCount = m.succeeded
+	}
+	return s
+}
+
+func openErrString(s breaker.State, forced bool) string {
+	return fmt.Sprintf("open:%s:forced=%v", s, forced)
+}
+
+// errString describes an event's error in a comparable way.
+func errString(err error) string {
+	var oe *breaker.OpenError
+	var pe *breaker.PanicError
+	switch {
+	case err == nil:
+		return "<nil>"
+	case errors.As(err, &oe):
+		return openErrString(oe.State, oe.Forced)
+	case errors.As(err, &pe):
+		return fmt.Sprint("panic:", pe.Value)
+	}
+	return err.Error()
+}
+
+type callIDKey struct{}
+
+// modelRecorder collects a breaker's events in comparable form.
+type modelRecorder struct {
+	mu     sync.Mutex
+	events []modelEvent
+}
+
+func (r *modelRecorder) handle(ctx context.Context, e breaker.Event) {
+	id, _ := ctx.Value(callIDKey{}).(int)
+	me := modelEvent{kind: e.Kind, call: id}
+	if e.Kind == breaker.EventStateChange {
+		me.from, me.to, me.reason, me.time, me.failures = e.From, e.To, e.Reason, e.Time, e.ConsecutiveFailures
+	} else {
+		me.outcome, me.err, me.duration = e.Outcome, errString(e.Err), e.Duration
+	}
+	r.mu.Lock()
+	r.events = append(r.events, me)
+	r.mu.Unlock()
+}
+
+func (r *modelRecorder) take() []modelEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
+}
+
+// flight is a call held in flight by the driver.
+type flight struct {
+	id      int
+	adm     admission
+	cancel  context.CancelFunc
+	release chan outcome
+	entered chan struct{}
+	done    chan callResult
+}
+
+type callResult struct {
+	err      error
+	panicked any
+}
+
+// modelStats counts what the runs exercised.
+type modelStats struct {
+	sequences, steps, calls, inFlight, stale, reanchors int
+	reasons                                             map[breaker.Reason]int
+}
+
+func (s *modelStats) add(m *model, steps, calls, inFlight int) {
+	if s.reasons == nil {
+		s.reasons = map[breaker.Reason]int{}
+	}
+	s.sequences++
+	s.steps += steps
+	s.calls += calls
+	s.inFlight += inFlight
+	s.stale += m.stale
+	s.reanchors += m.reanchors
+	for r, n := range m.reasons {
+		s.reasons[r] += n
+	}
+}
+
+// modelRun drives one breaker and one model through a sequence.
+type modelRun struct {
+	t       testing.TB
+	label   string
+	cfg     modelConfig
+	ops     []modelOp
+	step    int
+	b       *breaker.Breaker
+	clock   *breakertest.Clock
+	m       *model
+	rec     *modelRecorder
+	flights []*flight
+	nextID  int
+	calls   int
+	started int
+}
+
+// runModel runs the sequence encoded in data and fails t at the first
+// difference between the breaker and the model.
+func runModel(t testing.TB, label string, data []byte, st *modelStats) {
+	cfg, ops := decodeModel(data)
+	r := &modelRun{t: t, label: label, cfg: cfg, ops: ops, m: newModel(cfg), clock: breakertest.NewClock(t0)}
+	opts := []breaker.Option{
+		breaker.WithClock(r.clock),
+		breaker.WithFailureThreshold(cfg.threshold),
+		breaker.WithHalfOpenMaxCalls(cfg.trials),
+		breaker.WithRecoveryTimeout(cfg.timeout),
+		breaker.WithFailurePredicate(func(err error) bool { return !errors.Is(err, errIgnored) }),
+	}
+	if cfg.events == eventsNilBus {
+		opts = append(opts, breaker.WithEventBus(nil))
+	}
+	b, err := breaker.New("model", opts...)
+	if err != nil {
+		t.Fatalf("%s: New(%s): %v", label, cfg, err)
+	}
+	r.b = b
+	if cfg.events == eventsRecorded {
+		r.rec = &modelRecorder{}
+		unsubscribe := b.Events().Subscribe(events.HandlerFunc[breaker.Event](r.rec.handle))
+		defer unsubscribe()
+	}
+	defer r.releaseAll()
+	r.check(opState)
+	for r.step = range ops {
+		r.do(ops[r.step])
+	}
+	// Land every call still in flight, then compare once more.
+	r.step = len(ops)
+	for i := 0; len(r.flights) > 0; i++ {
+		r.finish(modelOp{kind: opFinish, idx: 0, out: outcome(i % int(numOutcomes))})
+		r.check(opStats)
+	}
+	if st != nil {
+		st.add(r.m, len(ops), r.calls, r.started)
+	}
+}
+
+// releaseAll lets any call still in flight return (after a failure) so that
+// no goroutine outlives the test.
+func (r *modelRun) releaseAll() {
+	for _, f := range r.flights {
+		f.release <- outSuccess
+		<-f.done
+	}
+	r.flights = nil
+}
+
+// fatalf reports a difference with the input's label, the configuration,
+// the last steps and the model's view.
+func (r *modelRun) fatalf(format string, args ...any) {
+	r.t.Helper()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s (%s), step %d of %d:\n  ", r.label, r.cfg, r.step, len(r.ops))
+	fmt.Fprintf(&sb, format, args...)
+	sb.WriteString("\nlast steps:\n")
+	for i := max(0, r.step-20); i <= r.step && i < len(r.ops); i++ {
+		fmt.Fprintf(&sb, "  %3d: %s\n", i, r.ops[i])
+	}
+	if r.step >= len(r.ops) {
+		sb.WriteString("  (landing the calls still in flight)\n")
+	}
+	fmt.Fprintf(&sb, "model: state=%s forced=%v gen=%d count=%d trials in flight=%d succeeded=%d in flight=%d now=%v",
+		r.m.state, r.m.forced, r.m.gen, r.m.count, r.m.inFlight, r.m.succeeded, len(r.flights), time.Duration(r.m.now))
+	r.t.Fatal(sb.String())
+}
+
+func (r *modelRun) move(d time.Duration) {
+	r.clock.Advance(d)
+	r.m.now += int64(d)
+}
+
+func (r *modelRun) newCall() (int, context.Context, context.CancelFunc) {
+	r.nextID++
+	r.calls++
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), callIDKey{}, r.nextID))
+	return r.nextID, ctx, cancel
+}
+
+// produce does what out says, from inside a protected function.
+func produce(out outcome, cancel context.CancelFunc) error {
+	switch out {
+	case outFailure:
+		return errBoom
+	case outIgnored:
+		return errIgnored
+	case outCancelled:
+		cancel()
+		return errBoom
+	case outPanic:
+		panic(modelPanic)
+	}
+	return nil
+}
+
+func (r *modelRun) do(op modelOp) {
+	r.move(op.advance)
+	switch op.kind {
+	case opCall, opSlow:
+		r.call(op)
+	case opReset:
+		r.b.Reset()
+		r.m.reset()
+	case opForce:
+		r.b.ForceOpen()
+		r.m.forceOpen()
+	case opStart:
+		if len(r.flights) < maxInFlight {
+			r.start()
+		}
+	case opFinish:
+		if len(r.flights) > 0 {
+			op.idx %= len(r.flights)
+			r.finish(op)
+		}
+	}
+	r.check(op.kind)
+}
+
+func (r *modelRun) call(op modelOp) {
+	id, ctx, cancel := r.newCall()
+	defer cancel()
+	adm, permitted := r.m.admit(id)
+	ran := false
+	var res callResult
+	func() {
+		defer func() { res.panicked = recover() }()
+		res.err = r.b.Execute(ctx, func(ctx context.Context) error {
+			ran = true
+			if op.kind == opSlow {
+				r.move(op.d)
+			}
+			return produce(op.out, cancel)
+		})
+	}()
+	if ran != permitted {
+		r.fatalf("call ran=%v, model permitted=%v (err %v)", ran, permitted, res.err)
+	}
+	if !permitted {
+		r.checkRejected(res)
+		return
+	}
+	r.m.finish(adm, op.out, id)
+	r.checkResult(op.out, res)
+}
+
+func (r *modelRun) start() {
+	id, ctx, cancel := r.newCall()
+	f := &flight{id: id, cancel: cancel, release: make(chan outcome, 1), entered: make(chan struct{}), done: make(chan callResult, 1)}
+	adm, permitted := r.m.admit(id)
+	go func() {
+		var res callResult
+		defer func() {
+			res.panicked = recover()
+			f.done <- res
+		}()
+		res.err = r.b.Execute(ctx, func(ctx context.Context) error {
+			close(f.entered)
+			return produce(<-f.release, cancel)
+		})
+	}()
+	select {
+	case <-f.entered:
+		if !permitted {
+			r.flights = append(r.flights, f) // so that releaseAll lands it
+			r.fatalf("in-flight call %d was admitted, the model rejects it", id)
+		}
+		f.adm = adm
+		r.flights = append(r.flights, f)
+		r.started++
+	case res := <-f.done:
+		cancel()
+		if permitted {
+			r.fatalf("in-flight call %d was rejected (%v), the model admits it", id, res.err)
+		}
+		r.checkRejected(res)
+	}
+}
+
+func (r *modelRun) finish(op modelOp) {
+	f := r.flights[op.idx]
+	r.flights = append(r.flights[:op.idx], r.flights[op.idx+1:]...)
+	f.release <- op.out
+	res := <-f.done
+	f.cancel()
+	r.m.finish(f.adm, op.out, f.id)
+	r.checkResult(op.out, res)
+}
+
+func (r *modelRun) checkRejected(res callResult) {
+	var oe *breaker.OpenError
+	if res.panicked != nil || !errors.As(res.err, &oe) || !errors.Is(res.err, breaker.ErrOpen) {
+		r.fatalf("rejected call returned %v (panic %v), want an *OpenError", res.err, res.panicked)
+	}
+	if oe.Name != "model" || oe.State != r.m.state || oe.Forced != r.m.forced {
+		r.fatalf("OpenError{Name:%q State:%s Forced:%v}, model: state %s forced %v", oe.Name, oe.State, oe.Forced, r.m.state, r.m.forced)
+	}
+	if got, want := oe.RetryAfter(), r.m.retryAfter(); got != want {
+		r.fatalf("RetryAfter() = %v, model says %v", got, want)
+	}
+}
+
+func (r *modelRun) checkResult(out outcome, res callResult) {
+	var want error
+	switch out {
+	case outFailure, outCancelled:
+		want = errBoom
+	case outIgnored:
+		want = errIgnored
+	case outPanic:
+		if res.panicked != modelPanic {
+			r.fatalf("a panicking call: recovered %v, want the original value %q", res.panicked, modelPanic)
+		}
+		return
+	}
+	if res.panicked != nil || res.err != want {
+		r.fatalf("call %s returned %v (panic %v), want %v unchanged", out, res.err, res.panicked, want)
+	}
+}
+
+// check compares the breaker with the model through its read methods, in
+// the order the step asks (each read may apply the lazy transition).
+func (r *modelRun) check(kind opKind) {
+	readState := func() {
+		r.m.refresh(0)
+		if got := r.b.State(); got != r.m.state {
+			r.fatalf("State() = %s, model %s", got, r.m.state)
+		}
+	}
+	readStats := func() {
+		r.m.refresh(0)
+		if got, want := r.b.Stats(), r.m.stats(); got != want {
+			r.fatalf("Stats() differ:\n  got  %+v\n  want %+v", got, want)
+		}
+	}
+	if kind == opStats {
+		readStats()
+		readState()
+	} else {
+		readState()
+		readStats()
+	}
+	if r.rec == nil {
+		r.m.events = nil
+		return
+	}
+	got, want := r.rec.take(), r.m.events
+	r.m.events = nil
+	if len(got) != len(want) {
+		r.fatalf("events differ:\n  got  %v\n  want %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			r.fatalf("event %d differs:\n  got  %v\n  want %v", i, got, want)
+		}
+	}
+}
+
+// TestModel runs modelSequences random operation sequences (calls of every
+// outcome, calls held in flight across transitions, clock moves in both
+// directions, Reset, ForceOpen, reads) against the reference model. After
+// every step State, Stats, the published events and the call's result must
+// equal the model's. A failure names the seed and the last steps; replay it
+// with FuzzModel by adding randomModelInput(seed) to its corpus.
+func TestModel(t *testing.T) {
+	var st modelStats
+	for seed := range uint64(modelSequences) {
+		runModel(t, fmt.Sprintf("seed %d", seed), randomModelInput(seed), &st)
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("%d sequences, %d steps, %d calls (%d held in flight), %d stale results, %d re-anchorings, transitions %v",
+		st.sequences, st.steps, st.calls, st.inFlight, st.stale, st.reanchors, st.reasons)
+	// The generator must keep reaching every corner, or the test proves less
+	// than it claims.
+	for _, reason := range []breaker.Reason{breaker.ReasonFailureThreshold, breaker.ReasonRecoveryTimeout,
+		breaker.ReasonTrialsSucceeded, breaker.ReasonTrialFailed, breaker.ReasonForceOpen, breaker.ReasonReset} {
+		if st.reasons[reason] < 100 {
+			t.Errorf("only %d transitions for %s", st.reasons[reason], reason)
+		}
+	}
+	if st.stale < 100 || st.reanchors < 100 || st.inFlight < 1000 {
+		t.Errorf("too few stale results (%d), re-anchorings (%d) or calls in flight (%d)", st.stale, st.reanchors, st.inFlight)
+	}
+}
