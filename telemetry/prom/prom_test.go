@@ -1,0 +1,227 @@
+package prom_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
+	"github.com/fusebox-go/fusebox/telemetry/prom"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var (
+	t0         = time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC)
+	errBoom    = errors.New("service unavailable")
+	errIgnored = errors.New("not found")
+)
+
+// newRegistry returns a registry on a manual clock: breakers open after 2
+// consecutive failures, wait 30s and close after 1 successful trial;
+// errIgnored is not a failure.
+func newRegistry() (*breaker.Registry, *breakertest.Clock) {
+	clock := breakertest.NewClock(t0)
+	return breaker.NewRegistry(
+		breaker.WithClock(clock),
+		breaker.WithFailureThreshold(2),
+		breaker.WithRecoveryTimeout(30*time.Second),
+		breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithFailurePredicate(func(err error) bool { return !errors.Is(err, errIgnored) }),
+	), clock
+}
+
+func call(t *testing.T, clock *breakertest.Clock, b *breaker.Breaker, d time.Duration, err error) {
+	t.Helper()
+	got := b.Execute(context.Background(), func(context.Context) error {
+		clock.Advance(d)
+		return err
+	})
+	if err == nil && got != nil {
+		require.ErrorIs(t, got, breaker.ErrOpen)
+	}
+}
+
+// runScenario: model_server succeeds, ignores an error, fails twice (and
+// opens), rejects three calls, recovers through half-open; search is created
+// later and is left open; cache only ever succeeds.
+func runScenario(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) {
+	t.Helper()
+	ms, err := reg.Get("model_server")
+	require.NoError(t, err)
+	call(t, clock, ms, 20*time.Millisecond, nil)
+	call(t, clock, ms, 5*time.Millisecond, errIgnored)
+	call(t, clock, ms, 100*time.Millisecond, errBoom)
+	call(t, clock, ms, 300*time.Millisecond, errBoom)
+	for range 3 {
+		call(t, clock, ms, time.Second, nil)
+	}
+	clock.Advance(30 * time.Second)
+	call(t, clock, ms, 10*time.Millisecond, nil)
+	require.Equal(t, breaker.Closed, ms.State())
+
+	search, err := reg.Get("search")
+	require.NoError(t, err)
+	call(t, clock, search, 2*time.Second, errBoom)
+	call(t, clock, search, 7*time.Second, errBoom)
+	call(t, clock, search, 0, nil)
+	require.Equal(t, breaker.Open, search.State())
+
+	cache, err := reg.Get("cache")
+	require.NoError(t, err)
+	call(t, clock, cache, 500*time.Microsecond, nil)
+}
+
+func scrape(t *testing.T, h http.Handler, accept string) (string, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	body, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	return string(body), rec.Header().Get("Content-Type")
+}
+
+// sdkVersion is the one thing in the page that changes with a dependency
+// upgrade rather than with fusebox.
+var sdkVersion = regexp.MustCompile(`telemetry_sdk_version="[^"]*"`)
+
+func normalise(page string) string {
+	return sdkVersion.ReplaceAllString(page, `telemetry_sdk_version="<sdk version>"`)
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), got, "run go test -update to accept a change")
+}
+
+// noResourceEnv keeps the environment out of target_info.
+func noResourceEnv(t *testing.T) {
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "")
+	t.Setenv("OTEL_SERVICE_NAME", "")
+}
+
+func TestHandlerGolden(t *testing.T) {
+	noResourceEnv(t)
+	reg, clock := newRegistry()
+	promReg := prometheus.NewRegistry()
+	h, err := prom.NewHandler(reg, prom.WithRegistry(promReg), prom.WithServiceName("checkout"),
+		prom.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+
+	runScenario(t, reg, clock)
+	page, contentType := scrape(t, h, "")
+	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", contentType)
+	golden(t, "scenario.txt", normalise(page))
+
+	problems, err := testutil.GatherAndLint(promReg)
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+}
+
+func TestHandlerWithoutScopeInfo(t *testing.T) {
+	noResourceEnv(t)
+	reg, clock := newRegistry()
+	h, err := prom.NewHandler(reg, prom.WithServiceName("checkout"), prom.WithoutScopeInfo(),
+		prom.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+	runScenario(t, reg, clock)
+	page, _ := scrape(t, h, "")
+	assert.NotContains(t, page, "otel_scope")
+	assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="search",circuit_breaker_state="open"} 1`)
+}
+
+// Users add their own collectors to the registry they pass.
+func TestHandlerWithUserRegistry(t *testing.T) {
+	reg, _ := newRegistry()
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := prom.NewHandler(reg, prom.WithRegistry(promReg))
+	require.NoError(t, err)
+	_, err = reg.Get("db")
+	require.NoError(t, err)
+
+	page, _ := scrape(t, h, "")
+	assert.Contains(t, page, "\ngo_goroutines ")
+	assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="db",circuit_breaker_state="closed"`)
+
+	require.NoError(t, h.Shutdown(context.Background()))
+	require.NoError(t, h.Shutdown(context.Background()), "idempotent")
+	page, _ = scrape(t, h, "")
+	assert.Contains(t, page, "\ngo_goroutines ", "other collectors are still served")
+	assert.NotContains(t, page, "circuit_breaker_", "the breakers are gone")
+	assert.False(t, reg.Events().Active(), "detached from the registry")
+}
+
+// No breaker is folded into an overflow series: the SDK's default limit of
+// 2,000 series per instrument would fold the state of the 667th breaker.
+func TestHandlerNoCardinalityLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders 3,000 breakers")
+	}
+	reg := breaker.NewRegistry()
+	for i := range 3000 {
+		_, err := reg.Get("b" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + itoa(i))
+		require.NoError(t, err)
+	}
+	h, err := prom.NewHandler(reg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+	page, _ := scrape(t, h, "")
+	assert.NotContains(t, page, "otel_metric_overflow")
+	assert.Equal(t, 3*3000, strings.Count(page, "\ncircuit_breaker_state{"))
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+func TestHandlerOpenMetrics(t *testing.T) {
+	reg, clock := newRegistry()
+	h, err := prom.NewHandler(reg, prom.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+	runScenario(t, reg, clock)
+	page, contentType := scrape(t, h, "application/openmetrics-text; version=1.0.0")
+	assert.Contains(t, contentType, "application/openmetrics-text")
+	assert.Contains(t, page, "# TYPE circuit_breaker_calls counter")
+	assert.Contains(t, page, "# EOF")
+}
+
+func TestNewHandlerNilRegistry(t *testing.T) {
+	_, err := prom.NewHandler(nil)
+	require.Error(t, err)
+}
