@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -15,42 +18,132 @@ import (
 	"github.com/fusebox-go/fusebox/events"
 )
 
-// TestDefaultScenarioCyclesEveryBreaker steps the default scenario on a
-// manual clock through one cycle and checks that every breaker opens,
-// probes half-open and closes, and that the database's first probe fails.
-func TestDefaultScenarioCyclesEveryBreaker(t *testing.T) {
+// startApp builds the demo on a manual clock and serves its routes.
+func startApp(t *testing.T, sc scenario, token string) (*app, *breakertest.Clock) {
+	t.Helper()
 	clock := breakertest.NewClock(time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC))
-	reg := breaker.NewRegistry()
+	a, err := newApp(appConfig{scenario: sc, clock: clock, seed: 42, adminToken: token})
+	require.NoError(t, err)
+	srv := httptest.NewServer(a.mux)
+	a.selfURL = srv.URL
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		srv.Close()
+		a.Close()
+	})
+	return a, clock
+}
+
+// TestDefaultScenarioCyclesEveryBreaker steps the default scenario on a
+// manual clock through one cycle, over real loopback HTTP, and checks that
+// every breaker opens, probes half-open and closes, and that the
+// database's first probe fails.
+func TestDefaultScenarioCyclesEveryBreaker(t *testing.T) {
+	a, clock := startApp(t, scenarios()["default"], "")
 	var mu sync.Mutex
 	seen := map[string][]string{}
-	reg.Events().Subscribe(events.HandlerFunc[breaker.Event](func(_ context.Context, e breaker.Event) {
+	a.reg.Events().Subscribe(events.HandlerFunc[breaker.Event](func(_ context.Context, e breaker.Event) {
 		if e.Kind == breaker.EventStateChange {
 			mu.Lock()
 			defer mu.Unlock()
 			seen[e.Breaker.Name()] = append(seen[e.Breaker.Name()], e.From.String()+"->"+e.To.String())
 		}
 	}))
-	sc := scenarios()["default"]
-	s, err := newSim(sc, reg, clock, 42)
-	require.NoError(t, err)
 
-	// 25 calls a second at -speed 4: one round every 160ms of scenario time.
-	for clock.Now().Sub(s.start) < sc.cycle {
-		s.step(context.Background())
+	// 25 rounds a second at -speed 4: one round every 160ms of scenario time.
+	for clock.Now().Sub(a.start) < a.sc.cycle {
+		a.step(context.Background())
 		clock.Advance(160 * time.Millisecond)
 	}
 
+	mu.Lock()
+	defer mu.Unlock()
 	full := []string{"closed->open", "open->half_open", "half_open->closed"}
 	assert.Equal(t, full, seen["model_server"])
 	assert.Equal(t, full, seen["external_api"])
 	assert.Equal(t, []string{"closed->open", "open->half_open", "half_open->open", "open->half_open", "half_open->closed"}, seen["database"])
-	for _, b := range reg.All() {
+	for _, b := range a.reg.All() {
 		st := b.Stats()
 		assert.Equal(t, breaker.Closed, st.State, b.Name())
 		assert.Positive(t, st.TotalRejected, b.Name())
 		assert.Positive(t, st.TotalIgnored, "%s: some callers give up early", b.Name())
 		assert.Equal(t, st.TotalCalls, st.TotalSuccesses+st.TotalFailures+st.TotalIgnored+st.TotalRejected)
 	}
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(body)
+}
+
+func TestRoutes(t *testing.T) {
+	a, _ := startApp(t, scenarios()["outage"], "s3cret")
+
+	resp, body := get(t, a.selfURL+"/healthz")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "ok\n", body)
+
+	// Every dependency is down: the breakers open.
+	for range 12 {
+		a.step(context.Background())
+	}
+	resp, body = get(t, a.selfURL+"/api/predict")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the middleware rejects while model_server is open")
+	assert.Equal(t, "60", resp.Header.Get("Retry-After"))
+
+	resp, body = get(t, a.selfURL+"/breakers")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var stats []breaker.Stats
+	require.NoError(t, json.Unmarshal([]byte(body), &stats))
+	require.Len(t, stats, 3)
+	for i, want := range []string{"database", "external_api", "model_server"} {
+		assert.Equal(t, want, stats[i].Name)
+		assert.Equal(t, breaker.Open, stats[i].State, want)
+	}
+
+	_, page := get(t, a.selfURL+"/breakers/?format=html")
+	assert.Contains(t, page, `data-breaker="database"`)
+	assert.Contains(t, page, `data-state="open"`)
+
+	// Admin actions need the token.
+	post := func(token string) int {
+		req, err := http.NewRequest(http.MethodPost, a.selfURL+"/breakers/database/reset", nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusForbidden, post("wrong"))
+	db, _ := a.reg.Lookup("database")
+	assert.Equal(t, breaker.Open, db.State(), "a refused action changes nothing")
+	assert.Equal(t, http.StatusOK, post("s3cret"))
+	assert.Equal(t, breaker.Closed, db.State())
+}
+
+func TestAdminOffWithoutToken(t *testing.T) {
+	a, _ := startApp(t, scenarios()["calm"], "")
+	req, err := http.NewRequest(http.MethodPost, a.selfURL+"/breakers/database/force-open", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	db, _ := a.reg.Lookup("database")
+	assert.Equal(t, breaker.Closed, db.State())
 }
 
 func TestScenariosAreConsistent(t *testing.T) {

@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,9 +104,19 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	logger := newLogger(o.logFormat, logOut)
 	sc := scenarios()[o.scenario]
 	clock := scaledClock{start: time.Now(), speed: o.speed}
-	reg := breaker.NewRegistry()
+	a, err := newApp(appConfig{
+		scenario:   sc,
+		clock:      clock,
+		sleep:      func(d time.Duration) { time.Sleep(time.Duration(float64(d) / o.speed)) },
+		seed:       uint64(time.Now().UnixNano()),
+		adminToken: os.Getenv("FUSEBOX_ADMIN_TOKEN"),
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 
-	unsubscribe := reg.Events().Subscribe(events.HandlerFunc[breaker.Event](func(ctx context.Context, e breaker.Event) {
+	unsubscribe := a.reg.Events().Subscribe(events.HandlerFunc[breaker.Event](func(ctx context.Context, e breaker.Event) {
 		if e.Kind != breaker.EventStateChange {
 			return
 		}
@@ -124,32 +133,17 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	}))
 	defer unsubscribe()
 
-	s, err := newSim(sc, reg, clock, uint64(time.Now().UnixNano()))
-	if err != nil {
-		return err
-	}
-	s.sleep = func(d time.Duration) { time.Sleep(time.Duration(float64(d) / o.speed)) }
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /breakers", func(w http.ResponseWriter, _ *http.Request) {
-		var stats []breaker.Stats
-		for _, b := range reg.All() {
-			stats = append(stats, b.Stats())
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(stats)
-	})
-
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.selfURL = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second}
 	logger.Info("fusebox demo started",
-		slog.String("url", "http://"+ln.Addr().String()),
+		slog.String("url", a.selfURL),
 		slog.String("scenario", sc.name), slog.String("about", sc.about),
-		slog.Float64("speed", o.speed))
+		slog.Float64("speed", o.speed),
+		slog.Bool("admin", os.Getenv("FUSEBOX_ADMIN_TOKEN") != ""))
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -158,12 +152,14 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 			serveErr <- err
 		}
 	})
-	wg.Go(func() { drive(ctx, s, o.rate) })
+	driveCtx, stopDriving := context.WithCancel(ctx)
+	wg.Go(func() { drive(driveCtx, a, o.rate) })
 
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 	}
+	stopDriving()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil {
@@ -174,10 +170,10 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	return err
 }
 
-// drive calls the dependencies at rate calls per second each until ctx is
-// done. Each round runs its calls one after another; a slow dependency
-// slows the round, like a real client with one connection per dependency.
-func drive(ctx context.Context, s *sim, rate float64) {
+// drive makes a round of calls rate times per second until ctx is done.
+// Each round runs its calls one after another; a slow dependency slows the
+// round, like a client with one connection per dependency.
+func drive(ctx context.Context, a *app, rate float64) {
 	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer t.Stop()
 	for {
@@ -185,7 +181,7 @@ func drive(ctx context.Context, s *sim, rate float64) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.step(ctx)
+			a.step(ctx)
 		}
 	}
 }

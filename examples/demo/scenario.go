@@ -1,10 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -87,35 +83,6 @@ func scenarioNames() string {
 	return strings.Join(names, ", ")
 }
 
-var errUnavailable = errors.New("503 service unavailable")
-
-// sim issues calls to the downstreams through their breakers. step makes one
-// round of calls at the clock's current time; the caller decides the pace.
-type sim struct {
-	sc       scenario
-	clock    breaker.Clock
-	start    time.Time
-	breakers []*breaker.Breaker
-	rng      *rand.Rand
-	sleep    func(time.Duration) // simulated latency; scaled by -speed in main
-	traced   func(ctx context.Context, name string, call func(context.Context) error) error
-}
-
-func newSim(sc scenario, reg *breaker.Registry, clock breaker.Clock, seed uint64) (*sim, error) {
-	s := &sim{sc: sc, clock: clock, start: clock.Now(), rng: rand.New(rand.NewPCG(seed, 1)),
-		sleep:  func(time.Duration) {},
-		traced: func(ctx context.Context, _ string, call func(context.Context) error) error { return call(ctx) },
-	}
-	for _, d := range sc.deps {
-		b, err := reg.Get(d.name, append([]breaker.Option{breaker.WithClock(clock)}, d.opts...)...)
-		if err != nil {
-			return nil, fmt.Errorf("breaker %s: %w", d.name, err)
-		}
-		s.breakers = append(s.breakers, b)
-	}
-	return s, nil
-}
-
 // down reports whether d is in an outage at scenario time t.
 func (d downstream) down(t, cycle time.Duration) bool {
 	at := t % cycle
@@ -125,32 +92,4 @@ func (d downstream) down(t, cycle time.Duration) bool {
 		}
 	}
 	return false
-}
-
-// step makes one call to every downstream.
-func (s *sim) step(ctx context.Context) {
-	elapsed := s.clock.Now().Sub(s.start)
-	for i, d := range s.sc.deps {
-		b := s.breakers[i]
-		down := d.down(elapsed, s.sc.cycle)
-		noise := s.rng.Float64()
-		latency := time.Duration(float64(d.latency) * (0.5 + s.rng.Float64()))
-		// A few callers give up early: their calls count as ignored.
-		cancelEarly := s.rng.Float64() < 0.02
-		_ = s.traced(ctx, "call "+d.name, func(ctx context.Context) error {
-			cctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			return b.Execute(cctx, func(ctx context.Context) error {
-				s.sleep(latency)
-				if cancelEarly {
-					cancel()
-					return ctx.Err()
-				}
-				if down || noise < d.noiseErr {
-					return errUnavailable
-				}
-				return nil
-			})
-		})
-	}
 }
