@@ -57,11 +57,11 @@ type depServer struct {
 }
 
 type appConfig struct {
-	scenario    scenario
-	clock       breaker.Clock
-	sleep       func(time.Duration)
-	seed        uint64
-	adminToken  string
+	scenario   scenario
+	clock      breaker.Clock
+	sleep      func(time.Duration)
+	seed       uint64
+	adminToken string
 	metrics    http.Handler // nil: no /metrics route
 }
 
