@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -101,4 +102,31 @@ func TestEnvDefault(t *testing.T) {
 	n, d = EnvDefault("0.0.0.0:8889")
 	assert.Empty(t, n)
 	assert.Equal(t, "0.0.0.0:8889", d)
+}
+
+func TestRewritePromConfig(t *testing.T) {
+	kit, err := FindKit()
+	require.NoError(t, err)
+	cfg, err := LoadPromConfig(kit.PrometheusConfig())
+	require.NoError(t, err)
+	targets := map[string]string{}
+	for i, sc := range cfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, tg := range st.Targets {
+				targets[tg] = "127.0.0.1:" + string(rune('1'+i)) + "0000"
+			}
+		}
+	}
+	out, err := RewritePromConfig(kit.PrometheusConfig(), targets, "1s")
+	require.NoError(t, err)
+	s := string(out)
+	assert.Contains(t, s, "scrape_interval: 1s")
+	assert.Contains(t, s, "127.0.0.1:10000")
+	assert.Contains(t, s, filepath.Join(kit.Path("examples", "prometheus"), "alerts.yml"))
+	assert.Contains(t, s, "honor_labels: true", "everything else is kept")
+	assert.Contains(t, s, "source: collector")
+
+	delete(targets, cfg.ScrapeConfigs[0].StaticConfigs[0].Targets[0])
+	_, err = RewritePromConfig(kit.PrometheusConfig(), targets, "1s")
+	assert.ErrorContains(t, err, "no local address")
 }

@@ -50,10 +50,6 @@ func TestStack(t *testing.T) {
 	if os.Getenv("FUSEBOX_E2E") != "1" {
 		t.Skip("live end-to-end test: run with FUSEBOX_E2E=1 (make e2e)")
 	}
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), liveBudget)
-	defer cancel()
-
 	kit, err := FindKit()
 	require.NoError(t, err)
 	prometheusBin := lookTool(t, "FUSEBOX_PROMETHEUS", "prometheus")
@@ -62,6 +58,11 @@ func TestStack(t *testing.T) {
 	collectorBin := buildIfMissing(t, envOr("FUSEBOX_COLLECTOR_BIN", kit.Path("bin", "otelcol-fusebox")),
 		kit.Path("examples", "otel-collector"), ".")
 	speed := envOr("FUSEBOX_E2E_SPEED", "20")
+
+	// The budget starts once the binaries exist.
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), liveBudget)
+	defer cancel()
 
 	// The shipped files as they are.
 	runPromtool(t, promtool, kit)
