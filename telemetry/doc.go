@@ -120,9 +120,11 @@
 //
 // # Concurrency
 //
-// A [Telemetry] is safe for concurrent use. Handlers run on the goroutine
-// that publishes the event (the caller's, with the default synchronous
-// bus), take no lock and never call back into a breaker except through
-// Stats during collection. Detaching is safe at any time; an event already
-// being delivered may still be recorded once.
+// A [Telemetry] is safe for concurrent use. Events are handled on the
+// goroutine that publishes them (the caller's, with the default synchronous
+// bus); the call path takes no lock of its own and allocates nothing. The
+// collection callback reads each breaker's Stats, which may publish a due
+// open to half-open transition: it is counted and logged like any other.
+// Detaching is safe at any time; an event already being delivered may still
+// be recorded once.
 package telemetry
