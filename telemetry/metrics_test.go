@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -326,4 +327,25 @@ func TestExemplarsLinkToTrace(t *testing.T) {
 func TestScope(t *testing.T) {
 	assert.Equal(t, "github.com/fusebox-go/fusebox/telemetry", telemetry.ScopeName)
 	assert.Regexp(t, `^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`, telemetry.Version)
+}
+
+// More breakers than the adapter's entry cache has slots: each call is
+// still recorded under its own breaker's name.
+func TestManyBreakers(t *testing.T) {
+	e := newEnv(t)
+	const n = 600
+	for i := range n {
+		b := e.get(t, fmt.Sprintf("b%03d", i))
+		require.NoError(t, call(context.Background(), e.clock, b, time.Duration(i+1)*time.Millisecond, nil))
+	}
+	hist := e.collect(t)["circuit_breaker.call.duration"].Data.(metricdata.Histogram[float64])
+	require.Len(t, hist.DataPoints, n)
+	for _, p := range hist.DataPoints {
+		v, _ := p.Attributes.Value("circuit_breaker.name")
+		var i int
+		_, err := fmt.Sscanf(v.AsString(), "b%03d", &i)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(1), p.Count)
+		assert.InDelta(t, float64(i+1)/1000, p.Sum, 1e-12, v.AsString())
+	}
 }
