@@ -26,6 +26,7 @@ const (
 	stateShift = 32
 	forcedBit  = 1 << 34
 	genShift   = 35
+	genMask    = 1<<(64-genShift) - 1
 	trialMask  = 1<<16 - 1
 	trialShift = 16
 )
@@ -56,6 +57,7 @@ type period struct {
 	gen      uint64
 	start    int64 // breaker time of the transition, or never
 	retryAt  int64 // open: when a probe may run
+	reopens  int   // open: failed probes since the breaker last closed
 	failures int   // consecutive failures when the state was entered
 	err      *OpenError
 }
@@ -72,10 +74,15 @@ type Breaker struct {
 	rejected  counter
 	failures  atomic.Uint64
 	ignored   atomic.Uint64
+	shadowed  atomic.Uint64
+	slowCalls atomic.Uint64
 	lastFail  atomic.Int64
 	period    atomic.Pointer[period]
+	cfg       atomic.Pointer[config]  // replaced whole by Reconfigure
+	wins      atomic.Pointer[windows] // nil without a windowed trip policy
+	shadow    atomic.Bool
 
-	mu sync.Mutex // serialises transitions; never held while a function runs or an event is published
+	mu sync.Mutex // serialises transitions and Reconfigure; never held while a function runs or an event is published
 
 	// State changes are queued under mu, in transition order, and published
 	// by one goroutine at a time after mu is released (see drain).
@@ -83,11 +90,16 @@ type Breaker struct {
 	queue    []queued // guarded by qmu
 	draining bool     // guarded by qmu
 
-	name string
-	cfg  config
-	bus  events.Bus[Event]   // nil: events off
-	sync *events.Sync[Event] // bus, when it is the default kind: a direct call on the hot path
-	base time.Time           // breaker time 0
+	name  string
+	clock Clock               // nil: the monotonic clock
+	bus   events.Bus[Event]   // nil: events off
+	sync  *events.Sync[Event] // bus, when it is the default kind: a direct call on the hot path
+	base  time.Time           // breaker time 0
+}
+
+// windows holds the state of the windowed trip policies.
+type windows struct {
+	rate, slow *window
 }
 
 // New returns a closed breaker named name. Without options it has the
@@ -112,28 +124,47 @@ func newBreaker(name string, cfg config) (*Breaker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	b := &Breaker{name: name, cfg: cfg, bus: cfg.bus}
+	b := &Breaker{name: name, clock: cfg.clock, bus: cfg.bus}
 	if !cfg.busSet {
 		b.bus = events.NewSync[Event]()
 	}
 	b.sync, _ = b.bus.(*events.Sync[Event])
-	if cfg.clock != nil {
-		b.base = cfg.clock.Now()
+	if b.clock != nil {
+		b.base = b.clock.Now()
 	} else {
 		b.base = time.Now()
 	}
 	b.lastFail.Store(never)
 	b.period.Store(&period{start: never})
+	b.shadow.Store(cfg.shadow)
+	b.cfg.Store(&cfg)
+	b.wins.Store(newWindows(&cfg))
 	return b, nil
+}
+
+// newWindows returns fresh window state for c; nil when c has no windowed
+// policy.
+func newWindows(c *config) *windows {
+	if c.rate == nil && c.slow == nil {
+		return nil
+	}
+	ws := &windows{}
+	if c.rate != nil {
+		ws.rate = newWindow(c.rate.window)
+	}
+	if c.slow != nil {
+		ws.slow = newWindow(c.slow.window)
+	}
+	return ws
 }
 
 // now returns the breaker's time: nanoseconds since its base. With the
 // default clock this is a monotonic reading, one cheap time.Since.
 func (b *Breaker) now() int64 {
-	if b.cfg.clock == nil {
+	if b.clock == nil {
 		return int64(time.Since(b.base))
 	}
-	return int64(b.cfg.clock.Now().Sub(b.base))
+	return int64(b.clock.Now().Sub(b.base))
 }
 
 // wall turns a breaker time into a time.Time without a monotonic reading.
@@ -167,16 +198,19 @@ func (b *Breaker) State() State {
 	return wState(b.word.Load())
 }
 
-// refresh applies the lazy open to half-open transition, if it is due.
+// refresh applies a due lazy transition: open to half-open once the
+// recovery timeout has passed, or half-open back to open once trials have
+// overstayed WithHalfOpenMaxWait.
 func (b *Breaker) refresh() {
 	w := b.word.Load()
-	if wState(w) != Open || wForced(w) {
-		return
+	switch {
+	case wState(w) == Open && !wForced(w):
+		if b.recoveryDue(w) {
+			b.toHalfOpen(context.Background(), w)
+		}
+	case wState(w) == HalfOpen:
+		b.trialsOverdue(context.Background(), w)
 	}
-	if !b.recoveryDue(w) {
-		return
-	}
-	b.toHalfOpen(context.Background(), w)
 }
 
 // recoveryDue reports whether the open breaker with word w needs the slow
@@ -189,6 +223,24 @@ func (b *Breaker) recoveryDue(w uint64) bool {
 	}
 	now := b.now()
 	return now >= p.retryAt || now < p.start
+}
+
+// trialsOverdue reopens a half-open breaker whose trials have been running
+// longer than WithHalfOpenMaxWait, and reports whether it did.
+func (b *Breaker) trialsOverdue(ctx context.Context, w uint64) bool {
+	c := b.cfg.Load()
+	if c.halfOpenMaxWait <= 0 || inFlight(w) == 0 {
+		return false
+	}
+	p := b.period.Load()
+	now := b.now()
+	if p.gen != wGen(w) || now-p.start < c.halfOpenMaxWait {
+		return false
+	}
+	if b.transition(ctx, w, Open, ReasonHalfOpenTimeout, now, p.failures) {
+		b.drain()
+	}
+	return true
 }
 
 // queued is a state change waiting to be published with the context of
@@ -210,10 +262,13 @@ func (b *Breaker) drain() {
 		return
 	}
 	b.draining = true
+	done := false
 	defer func() {
-		b.qmu.Lock()
-		b.draining = false
-		b.qmu.Unlock()
+		if !done { // a Bus implementation panicked: let the next drain go on
+			b.qmu.Lock()
+			b.draining = false
+			b.qmu.Unlock()
+		}
 	}()
 	for len(b.queue) > 0 {
 		q := b.queue[0]
@@ -224,13 +279,16 @@ func (b *Breaker) drain() {
 		b.qmu.Lock()
 	}
 	b.queue = nil
+	b.draining = false
+	done = true
 	b.qmu.Unlock()
 }
 
 // ticket is what admission hands to a running call.
 type ticket struct {
-	gen   uint64
-	state State // Closed or HalfOpen
+	gen    uint64
+	state  State // Closed or HalfOpen; for a shadow call, the state that would have rejected it
+	shadow bool  // shadow mode: the breaker would have rejected this call
 }
 
 // Execute runs fn if the breaker permits it and records the outcome: nil is
@@ -258,7 +316,9 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 // run calls fn for an admitted call and records its outcome, also when fn
 // panics or calls runtime.Goexit.
 func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) error) error {
-	timed := b.observed()
+	c := b.cfg.Load()
+	published := b.observed()
+	timed := published || c.slow != nil
 	var start int64
 	if timed {
 		start = b.now()
@@ -270,15 +330,15 @@ func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) er
 		}
 		r := recover()
 		if r == nil { // runtime.Goexit: not a verdict on the dependency
-			b.finish(ctx, t, OutcomeIgnored, nil, timed, start)
+			b.finish(ctx, c, t, OutcomeIgnored, nil, published, timed, start)
 			return
 		}
-		b.finish(ctx, t, OutcomeFailure, &PanicError{Value: r}, timed, start)
+		b.finish(ctx, c, t, OutcomeFailure, &PanicError{Value: r}, published, timed, start)
 		panic(r)
 	}()
 	err := fn(ctx)
 	finished = true
-	if err == nil && t.state == Closed && !timed {
+	if err == nil && t.state == Closed && !timed && c.rate == nil && !t.shadow {
 		// The common case, kept short: one counter add.
 		b.successes.add()
 		if wCount(b.word.Load()) != 0 {
@@ -286,17 +346,17 @@ func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) er
 		}
 		return nil
 	}
-	b.finish(ctx, t, b.classify(ctx, err), err, timed, start)
+	b.finish(ctx, c, t, b.classify(ctx, c, err), err, published, timed, start)
 	return err
 }
 
-func (b *Breaker) classify(ctx context.Context, err error) Outcome {
+func (b *Breaker) classify(ctx context.Context, c *config, err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeSuccess
 	case ctx.Err() == context.Canceled:
 		return OutcomeIgnored
-	case b.cfg.isFailure(err):
+	case c.isFailure(err):
 		return OutcomeFailure
 	}
 	return OutcomeIgnored
@@ -310,18 +370,25 @@ func (b *Breaker) admit(ctx context.Context) (ticket, error) {
 		case Closed:
 			return ticket{gen: wGen(w), state: Closed}, nil
 		case HalfOpen:
-			if inFlight(w)+succeeded(w) >= b.cfg.halfOpenMaxCalls {
-				return ticket{}, b.reject(ctx, w)
+			if inFlight(w)+succeeded(w) < b.cfg.Load().halfOpenMaxCalls {
+				if b.word.CompareAndSwap(w, w+1) {
+					return ticket{gen: wGen(w), state: HalfOpen}, nil
+				}
+				continue
 			}
-			if b.word.CompareAndSwap(w, w+1) {
-				return ticket{gen: wGen(w), state: HalfOpen}, nil
+			if b.trialsOverdue(ctx, w) {
+				continue
 			}
 		default: // Open
-			if wForced(w) || !b.recoveryDue(w) {
-				return ticket{}, b.reject(ctx, w)
+			if !wForced(w) && b.recoveryDue(w) {
+				b.toHalfOpen(ctx, w)
+				continue
 			}
-			b.toHalfOpen(ctx, w)
 		}
+		if b.shadow.Load() {
+			return ticket{gen: wGen(w), state: wState(w), shadow: true}, nil
+		}
+		return ticket{}, b.reject(ctx, w)
 	}
 }
 
@@ -340,24 +407,42 @@ func (b *Breaker) reject(ctx context.Context, w uint64) error {
 }
 
 // finish records the outcome of an admitted call and publishes its events.
-func (b *Breaker) finish(ctx context.Context, t ticket, o Outcome, err error, timed bool, start int64) {
+func (b *Breaker) finish(ctx context.Context, c *config, t ticket, o Outcome, err error, published, timed bool, start int64) {
+	var now, dur int64
+	if timed {
+		now = b.now()
+		dur = max(0, now-start)
+	}
+	slow := c.slow != nil && dur >= int64(c.slow.slowerThan)
+	if slow {
+		b.slowCalls.Add(1)
+	}
 	changed := false
-	switch o {
-	case OutcomeSuccess:
+	switch {
+	case t.shadow:
+		// The breaker would have rejected this call: it ran, but its
+		// outcome must not move the state machine.
+		b.shadowed.Add(1)
+		o = OutcomeShadowRejected
+	case o == OutcomeSuccess:
 		b.successes.add()
 		if t.state == Closed {
 			if w := b.word.Load(); wCount(w) != 0 {
 				b.clearFailures(t.gen)
 			}
+			changed = b.recordWindows(ctx, c, t, false, slow, timed, now)
 		} else {
-			changed = b.trialSucceeded(ctx, t.gen)
+			changed = b.trialSucceeded(ctx, c, t.gen)
 		}
-	case OutcomeFailure:
-		now := b.now()
+	case o == OutcomeFailure:
+		now = b.nowIf(timed, now)
 		b.failures.Add(1)
 		b.lastFail.Store(now)
 		if t.state == Closed {
-			changed = b.countFailure(ctx, t.gen, now)
+			changed = b.countFailure(ctx, c, t.gen, now)
+			if !changed {
+				changed = b.recordWindows(ctx, c, t, true, slow, true, now)
+			}
 		} else {
 			changed = b.trialFailed(ctx, t.gen, now)
 		}
@@ -367,15 +452,54 @@ func (b *Breaker) finish(ctx context.Context, t ticket, o Outcome, err error, ti
 			b.releaseTrial(t.gen)
 		}
 	}
-	if b.bus == nil {
-		return
-	}
-	if timed && b.observed() {
-		b.bus.Publish(ctx, Event{Kind: EventCall, Breaker: b, Outcome: o, Err: err, Duration: time.Duration(max(0, b.now()-start))})
+	if published && b.observed() {
+		b.bus.Publish(ctx, Event{Kind: EventCall, Breaker: b, Outcome: o, Err: err, Duration: time.Duration(dur)})
 	}
 	if changed {
 		b.drain()
 	}
+}
+
+// nowIf returns now if it was read already, else reads the clock.
+func (b *Breaker) nowIf(read bool, now int64) int64 {
+	if read {
+		return now
+	}
+	return b.now()
+}
+
+// recordWindows adds a closed-period call to the windowed policies and
+// opens the breaker if one of them says so.
+func (b *Breaker) recordWindows(ctx context.Context, c *config, t ticket, failure, slow, haveNow bool, now int64) bool {
+	ws := b.wins.Load()
+	if ws == nil {
+		return false
+	}
+	now = b.nowIf(haveNow, now)
+	var reason Reason
+	if ws.rate != nil {
+		if calls, fails, _, ok := ws.rate.record(t.gen, now, failure, false); ok && tripped(c.rate, calls, fails) {
+			reason = ReasonFailureRate
+		}
+	}
+	if ws.slow != nil {
+		if calls, _, slows, ok := ws.slow.record(t.gen, now, false, slow); ok && tripped(c.slow, calls, slows) && reason == 0 {
+			reason = ReasonSlowCalls
+		}
+	}
+	if reason == 0 {
+		return false
+	}
+	w := b.word.Load()
+	if wGen(w) != t.gen || wState(w) != Closed {
+		return false
+	}
+	return b.transition(ctx, w, Open, reason, now, int(wCount(w)))
+}
+
+// tripped reports whether count of calls reach the policy's ratio.
+func tripped(p *TripPolicy, calls, count int) bool {
+	return calls >= p.minCalls && float64(count)/float64(calls) >= p.ratio
 }
 
 // clearFailures resets the consecutive-failure count after a success in the
@@ -393,15 +517,19 @@ func (b *Breaker) clearFailures(gen uint64) {
 }
 
 // countFailure adds a failure in the closed period gen and opens the breaker
-// at the threshold.
-func (b *Breaker) countFailure(ctx context.Context, gen uint64, now int64) bool {
+// at the consecutive-failure threshold, if that policy is on.
+func (b *Breaker) countFailure(ctx context.Context, c *config, gen uint64, now int64) bool {
 	for {
 		w := b.word.Load()
 		if wGen(w) != gen || wState(w) != Closed {
 			return false // stale: a transition happened meanwhile
 		}
-		if int(wCount(w))+1 >= b.cfg.failureThreshold {
-			return b.transition(ctx, w, Open, ReasonFailureThreshold, now, int(wCount(w))+1)
+		n := int(wCount(w)) + 1
+		if c.failureThreshold > 0 && n >= c.failureThreshold {
+			return b.transition(ctx, w, Open, ReasonFailureThreshold, now, n)
+		}
+		if n > countMask {
+			return false
 		}
 		if b.word.CompareAndSwap(w, w+1) {
 			return false
@@ -411,13 +539,13 @@ func (b *Breaker) countFailure(ctx context.Context, gen uint64, now int64) bool 
 
 // trialSucceeded records a successful trial in the half-open period gen and
 // closes the breaker when enough have succeeded.
-func (b *Breaker) trialSucceeded(ctx context.Context, gen uint64) bool {
+func (b *Breaker) trialSucceeded(ctx context.Context, c *config, gen uint64) bool {
 	for {
 		w := b.word.Load()
 		if wGen(w) != gen || wState(w) != HalfOpen {
 			return false
 		}
-		if succeeded(w)+1 >= b.cfg.halfOpenMaxCalls {
+		if succeeded(w)+1 >= c.halfOpenMaxCalls {
 			return b.transition(ctx, w, Closed, ReasonTrialsSucceeded, b.now(), 0)
 		}
 		if b.word.CompareAndSwap(w, w-1+1<<trialShift) {
@@ -446,135 +574,4 @@ func (b *Breaker) releaseTrial(gen uint64) {
 			return
 		}
 	}
-}
-
-// toHalfOpen moves an open breaker whose recovery timeout has passed to
-// half-open, and publishes the change with ctx.
-func (b *Breaker) toHalfOpen(ctx context.Context, w uint64) {
-	b.mu.Lock()
-	cur := b.word.Load()
-	p := b.period.Load()
-	now := b.now()
-	if cur != w || wForced(cur) || p.gen != wGen(cur) {
-		b.mu.Unlock()
-		return // someone else moved it; the caller looks again
-	}
-	if now < p.start {
-		// The clock went backwards: count the recovery timeout from now
-		// rather than stay open for the size of the jump.
-		np := *p
-		np.start, np.retryAt = now, now+b.cfg.recoveryTimeout
-		np.err = &OpenError{Name: b.name, State: Open, b: b, retryAt: np.retryAt}
-		b.period.Store(&np)
-		b.mu.Unlock()
-		return
-	}
-	if now < p.retryAt {
-		b.mu.Unlock()
-		return
-	}
-	ok := b.swapLocked(ctx, cur, HalfOpen, false, ReasonRecoveryTimeout, now, p.failures)
-	b.mu.Unlock()
-	if ok {
-		b.drain()
-	}
-}
-
-// transition moves the breaker from the word w to state to, unless another
-// goroutine changed the generation first. It reports whether it queued a
-// state change; the caller drains the queue.
-func (b *Breaker) transition(ctx context.Context, w uint64, to State, reason Reason, now int64, failures int) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for {
-		cur := b.word.Load()
-		if wGen(cur) != wGen(w) {
-			return false
-		}
-		if b.swapLocked(ctx, cur, to, false, reason, now, failures) {
-			return true
-		}
-	}
-}
-
-// swapLocked publishes the period for the next generation, swaps the state
-// word from w and queues the state change for subscribers. It reports false
-// if the word changed under it (the caller decides whether to retry). b.mu
-// must be held.
-func (b *Breaker) swapLocked(ctx context.Context, w uint64, to State, forced bool, reason Reason, now int64, failures int) bool {
-	gen := wGen(w) + 1
-	np := &period{gen: gen & (1<<(64-genShift) - 1), start: now, failures: failures}
-	var count uint32
-	switch to {
-	case Open:
-		np.retryAt = now + b.cfg.recoveryTimeout
-		if forced {
-			np.retryAt = math.MaxInt64
-		}
-		np.err = &OpenError{Name: b.name, State: Open, Forced: forced, b: b, retryAt: np.retryAt}
-		count = uint32(min(failures, countMask))
-	case HalfOpen:
-		np.err = &OpenError{Name: b.name, State: HalfOpen, b: b}
-	}
-	old := b.period.Load()
-	b.period.Store(np)
-	if !b.word.CompareAndSwap(w, mkWord(to, gen, forced, count)) {
-		b.period.Store(old)
-		return false
-	}
-	if to == Closed && wState(w) == Closed {
-		return true // Reset of a closed breaker: no state change to report
-	}
-	if b.observed() {
-		b.qmu.Lock()
-		b.queue = append(b.queue, queued{ctx: ctx, ev: Event{
-			Kind:                EventStateChange,
-			Breaker:             b,
-			From:                wState(w),
-			To:                  to,
-			Reason:              reason,
-			Time:                b.wall(now),
-			ConsecutiveFailures: failures,
-		}})
-		b.qmu.Unlock()
-	}
-	return true
-}
-
-// ForceOpen holds the breaker open: every call is rejected and no recovery
-// probe runs until [Breaker.Reset]. Calls in flight finish and count in the
-// totals, but cannot change the state. Forcing an already forced breaker
-// does nothing.
-func (b *Breaker) ForceOpen() {
-	b.refresh()
-	b.mu.Lock()
-	for {
-		w := b.word.Load()
-		if wForced(w) {
-			break
-		}
-		failures := int(wCount(w))
-		if wState(w) != Closed {
-			failures = b.period.Load().failures
-		}
-		if b.swapLocked(context.Background(), w, Open, true, ReasonForceOpen, b.now(), failures) {
-			break
-		}
-	}
-	b.mu.Unlock()
-	b.drain()
-}
-
-// Reset closes the breaker and clears its period counters (consecutive
-// failures, trial counts), also releasing a ForceOpen. Totals are never
-// lowered. Calls in flight finish and count in the totals, but cannot change
-// the new period's state. A state-change event is published unless the
-// breaker was already closed.
-func (b *Breaker) Reset() {
-	b.refresh()
-	b.mu.Lock()
-	for !b.swapLocked(context.Background(), b.word.Load(), Closed, false, ReasonReset, b.now(), 0) {
-	}
-	b.mu.Unlock()
-	b.drain()
 }

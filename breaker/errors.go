@@ -38,6 +38,7 @@ type OpenError struct {
 
 	b       *Breaker
 	retryAt int64 // breaker time (ns since its base) when a probe may run
+	openFor int64 // length of the open period
 }
 
 // Error describes the rejection, for example
@@ -56,19 +57,20 @@ func (e *OpenError) Unwrap() error { return ErrOpen }
 // a probe through, if nothing else changes. It is zero once that time has
 // come and for half-open rejections (a trial slot frees as soon as a trial
 // returns). A forced-open breaker admits nothing until Reset; for it
-// RetryAfter returns the recovery timeout as a polite hint.
+// RetryAfter returns the length of a first open period (the recovery
+// timeout, or the backoff's initial period) as a polite hint.
 func (e *OpenError) RetryAfter() time.Duration {
 	if e.b == nil {
 		return 0
 	}
 	if e.Forced {
-		return time.Duration(e.b.cfg.recoveryTimeout)
+		return time.Duration(e.openFor)
 	}
 	if e.State != Open {
 		return 0
 	}
 	d := time.Duration(e.retryAt - e.b.now())
-	return max(0, min(d, time.Duration(e.b.cfg.recoveryTimeout)))
+	return max(0, min(d, time.Duration(e.openFor)))
 }
 
 // ConfigError reports an invalid option value or name. It wraps

@@ -113,7 +113,10 @@ func ExampleBreaker_Stats() {
 	//   "total_successes": 100,
 	//   "total_rejected": 0,
 	//   "total_ignored": 0,
-	//   "forced": false
+	//   "total_shadow_rejected": 0,
+	//   "total_slow_calls": 0,
+	//   "forced": false,
+	//   "shadow_mode": false
 	// }
 }
 

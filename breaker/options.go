@@ -49,7 +49,14 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	failureThreshold int
+	failureThreshold int // consecutive-failure policy; 0: off
+	thresholdGiven   bool
+	rate, slow       *TripPolicy // windowed policies; nil: off
+	policyErr        error       // from WithTripPolicy
+	backoff          *backoff
+	halfOpenMaxWait  int64 // ns; 0: no bound
+	shadow           bool
+	shadowSet        bool
 	recoveryTimeout  int64 // ns
 	halfOpenMaxCalls int
 	isFailure        func(error) bool
@@ -78,7 +85,7 @@ func defaultIsFailure(error) bool { return true }
 // WithFailureThreshold sets how many consecutive failures open the breaker
 // (the spec's failure_threshold). Default 5; it must be at least 1.
 func WithFailureThreshold(n int) Option {
-	return optionFunc(func(c *config) { c.failureThreshold = n })
+	return optionFunc(func(c *config) { c.failureThreshold, c.thresholdGiven = n, true })
 }
 
 // WithRecoveryTimeout sets how long the breaker stays open before it admits
@@ -129,9 +136,21 @@ func WithMaxBreakers(n int) Option {
 }
 
 func (c *config) validate() error {
+	if c.policyErr != nil {
+		return c.policyErr
+	}
+	if c.backoff != nil {
+		if err := c.backoff.validate(); err != nil {
+			return err
+		}
+	}
 	switch {
-	case c.failureThreshold < 1 || c.failureThreshold > maxFailureThreshold:
+	case c.thresholdGiven && (c.failureThreshold < 1 || c.failureThreshold > maxFailureThreshold):
 		return &ConfigError{Field: "failure_threshold", Value: c.failureThreshold, Reason: "must be from 1 to 4294967295"}
+	case c.failureThreshold == 0 && c.rate == nil && c.slow == nil:
+		return &ConfigError{Field: "trip_policy", Value: "none", Reason: "needs at least one policy"}
+	case c.halfOpenMaxWait < 0:
+		return &ConfigError{Field: "half_open_max_wait", Value: time.Duration(c.halfOpenMaxWait), Reason: "must not be negative (0 means no bound)"}
 	case c.recoveryTimeout <= 0:
 		return &ConfigError{Field: "recovery_timeout", Value: time.Duration(c.recoveryTimeout), Reason: "must be positive"}
 	case c.halfOpenMaxCalls < 1 || c.halfOpenMaxCalls > MaxHalfOpenMaxCalls:

@@ -72,9 +72,13 @@ const (
 	// OutcomeRejected is a call the breaker did not permit; its function
 	// never ran.
 	OutcomeRejected
+	// OutcomeShadowRejected is a call a breaker in shadow mode would have
+	// rejected: it ran, but its result did not move the state machine.
+	OutcomeShadowRejected
 )
 
-// String returns "success", "failure", "ignored" or "rejected".
+// String returns "success", "failure", "ignored", "rejected" or
+// "shadow_rejected".
 func (o Outcome) String() string {
 	switch o {
 	case OutcomeSuccess:
@@ -85,6 +89,8 @@ func (o Outcome) String() string {
 		return "ignored"
 	case OutcomeRejected:
 		return "rejected"
+	case OutcomeShadowRejected:
+		return "shadow_rejected"
 	}
 	return fmt.Sprintf("Outcome(%d)", uint8(o))
 }
@@ -110,6 +116,15 @@ const (
 	ReasonForceOpen
 	// ReasonReset: Reset was called.
 	ReasonReset
+	// ReasonFailureRate: the FailureRate policy's ratio was reached
+	// (closed to open).
+	ReasonFailureRate
+	// ReasonSlowCalls: the SlowCalls policy's ratio was reached (closed to
+	// open).
+	ReasonSlowCalls
+	// ReasonHalfOpenTimeout: trials were still running WithHalfOpenMaxWait
+	// after the breaker went half-open (half-open to open).
+	ReasonHalfOpenTimeout
 )
 
 // String returns the reason in snake_case, for example "failure_threshold".
@@ -127,6 +142,12 @@ func (r Reason) String() string {
 		return "force_open"
 	case ReasonReset:
 		return "reset"
+	case ReasonFailureRate:
+		return "failure_rate"
+	case ReasonSlowCalls:
+		return "slow_calls"
+	case ReasonHalfOpenTimeout:
+		return "half_open_timeout"
 	}
 	return fmt.Sprintf("Reason(%d)", uint8(r))
 }

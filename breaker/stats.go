@@ -11,7 +11,7 @@ import (
 // The totals are monotonic: nothing, not even Reset, lowers them. Each is
 // counted when a call finishes (or is rejected), and TotalCalls is their sum,
 // so TotalCalls == TotalSuccesses + TotalFailures + TotalRejected +
-// TotalIgnored holds in every snapshot. Fields are read one by one without a
+// TotalIgnored + TotalShadowRejected holds in every snapshot. Fields are read one by one without a
 // lock, so a snapshot taken while calls finish may mix counts from a few
 // nanoseconds apart.
 type Stats struct {
@@ -41,8 +41,44 @@ type Stats struct {
 	// TotalIgnored counts calls whose error the failure predicate excluded
 	// or whose caller's context was cancelled.
 	TotalIgnored uint64
+	// TotalShadowRejected counts calls that shadow mode let run although
+	// the breaker would have rejected them (see WithShadowMode).
+	TotalShadowRejected uint64
+	// TotalSlowCalls counts admitted calls at least as slow as the
+	// SlowCalls policy's threshold; zero without that policy.
+	TotalSlowCalls uint64
 	// Forced reports that the breaker is held open by ForceOpen.
 	Forced bool
+	// Shadow reports that the breaker is in shadow mode.
+	Shadow bool
+	// FailureRate is the FailureRate policy's window; nil without it.
+	FailureRate *WindowStats
+	// SlowCallRate is the SlowCalls policy's window; nil without it.
+	SlowCallRate *WindowStats
+}
+
+// WindowStats describes the window of a windowed trip policy.
+type WindowStats struct {
+	// Calls is how many closed-state calls the window holds.
+	Calls int `json:"calls"`
+	// Count is how many of them failed (FailureRate) or were slow
+	// (SlowCallRate).
+	Count int `json:"count"`
+	// Ratio is Count/Calls, or 0 for an empty window.
+	Ratio float64 `json:"ratio"`
+	// Threshold is the ratio at which the policy opens the breaker.
+	Threshold float64 `json:"threshold"`
+	// MinCalls is how many calls the window needs before the policy may
+	// open the breaker.
+	MinCalls int `json:"min_calls"`
+}
+
+func windowStats(p *TripPolicy, calls, count int) *WindowStats {
+	ws := &WindowStats{Calls: calls, Count: count, Threshold: p.ratio, MinCalls: p.minCalls}
+	if calls > 0 {
+		ws.Ratio = float64(count) / float64(calls)
+	}
+	return ws
 }
 
 // Stats returns a snapshot of the breaker. Like [Breaker.State], it first
@@ -52,17 +88,31 @@ func (b *Breaker) Stats() Stats {
 	w := b.word.Load()
 	p := b.period.Load()
 	s := Stats{
-		Name:            b.name,
-		State:           wState(w),
-		LastFailureTime: b.wall(b.lastFail.Load()),
-		LastStateChange: b.wall(p.start),
-		TotalSuccesses:  b.successes.load(),
-		TotalFailures:   b.failures.Load(),
-		TotalRejected:   b.rejected.load(),
-		TotalIgnored:    b.ignored.Load(),
-		Forced:          wForced(w),
+		Name:                b.name,
+		State:               wState(w),
+		LastFailureTime:     b.wall(b.lastFail.Load()),
+		LastStateChange:     b.wall(p.start),
+		TotalSuccesses:      b.successes.load(),
+		TotalFailures:       b.failures.Load(),
+		TotalRejected:       b.rejected.load(),
+		TotalIgnored:        b.ignored.Load(),
+		TotalShadowRejected: b.shadowed.Load(),
+		TotalSlowCalls:      b.slowCalls.Load(),
+		Forced:              wForced(w),
+		Shadow:              b.shadow.Load(),
 	}
-	s.TotalCalls = s.TotalSuccesses + s.TotalFailures + s.TotalRejected + s.TotalIgnored
+	s.TotalCalls = s.TotalSuccesses + s.TotalFailures + s.TotalRejected + s.TotalIgnored + s.TotalShadowRejected
+	if ws := b.wins.Load(); ws != nil {
+		c, now := b.cfg.Load(), b.now()
+		if ws.rate != nil && c.rate != nil {
+			calls, fails, _ := ws.rate.counts(now)
+			s.FailureRate = windowStats(c.rate, calls, fails)
+		}
+		if ws.slow != nil && c.slow != nil {
+			calls, _, slows := ws.slow.counts(now)
+			s.SlowCallRate = windowStats(c.slow, calls, slows)
+		}
+	}
 	switch s.State {
 	case Closed, Open:
 		s.FailureCount = int(wCount(w))
@@ -75,18 +125,23 @@ func (b *Breaker) Stats() Stats {
 
 // statsJSON fixes the JSON keys and their order.
 type statsJSON struct {
-	Name            string     `json:"name"`
-	State           State      `json:"state"`
-	FailureCount    int        `json:"failure_count"`
-	SuccessCount    int        `json:"success_count"`
-	LastFailureTime *time.Time `json:"last_failure_time"`
-	LastStateChange *time.Time `json:"last_state_change"`
-	TotalCalls      uint64     `json:"total_calls"`
-	TotalFailures   uint64     `json:"total_failures"`
-	TotalSuccesses  uint64     `json:"total_successes"`
-	TotalRejected   uint64     `json:"total_rejected"`
-	TotalIgnored    uint64     `json:"total_ignored"`
-	Forced          bool       `json:"forced"`
+	Name            string       `json:"name"`
+	State           State        `json:"state"`
+	FailureCount    int          `json:"failure_count"`
+	SuccessCount    int          `json:"success_count"`
+	LastFailureTime *time.Time   `json:"last_failure_time"`
+	LastStateChange *time.Time   `json:"last_state_change"`
+	TotalCalls      uint64       `json:"total_calls"`
+	TotalFailures   uint64       `json:"total_failures"`
+	TotalSuccesses  uint64       `json:"total_successes"`
+	TotalRejected   uint64       `json:"total_rejected"`
+	TotalIgnored    uint64       `json:"total_ignored"`
+	TotalShadow     uint64       `json:"total_shadow_rejected"`
+	TotalSlowCalls  uint64       `json:"total_slow_calls"`
+	Forced          bool         `json:"forced"`
+	Shadow          bool         `json:"shadow_mode"`
+	FailureRate     *WindowStats `json:"failure_rate,omitempty"`
+	SlowCallRate    *WindowStats `json:"slow_call_rate,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -98,8 +153,10 @@ func timePtr(t time.Time) *time.Time {
 
 // MarshalJSON encodes the stats with the spec's keys (state, failure_count,
 // success_count, last_failure_time, last_state_change, total_calls,
-// total_failures, total_successes) plus name, total_rejected, total_ignored
-// and forced. Times are RFC 3339, null when never set.
+// total_failures, total_successes) plus name, total_rejected, total_ignored,
+// total_shadow_rejected, total_slow_calls, forced and shadow_mode, and
+// failure_rate and slow_call_rate objects when those policies are set.
+// Times are RFC 3339, null when never set.
 func (s Stats) MarshalJSON() ([]byte, error) {
 	return json.Marshal(statsJSON{
 		Name:            s.Name,
@@ -113,7 +170,12 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 		TotalSuccesses:  s.TotalSuccesses,
 		TotalRejected:   s.TotalRejected,
 		TotalIgnored:    s.TotalIgnored,
+		TotalShadow:     s.TotalShadowRejected,
+		TotalSlowCalls:  s.TotalSlowCalls,
 		Forced:          s.Forced,
+		Shadow:          s.Shadow,
+		FailureRate:     s.FailureRate,
+		SlowCallRate:    s.SlowCallRate,
 	})
 }
 
@@ -124,16 +186,21 @@ func (s *Stats) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*s = Stats{
-		Name:           j.Name,
-		State:          j.State,
-		FailureCount:   j.FailureCount,
-		SuccessCount:   j.SuccessCount,
-		TotalCalls:     j.TotalCalls,
-		TotalFailures:  j.TotalFailures,
-		TotalSuccesses: j.TotalSuccesses,
-		TotalRejected:  j.TotalRejected,
-		TotalIgnored:   j.TotalIgnored,
-		Forced:         j.Forced,
+		Name:                j.Name,
+		State:               j.State,
+		FailureCount:        j.FailureCount,
+		SuccessCount:        j.SuccessCount,
+		TotalCalls:          j.TotalCalls,
+		TotalFailures:       j.TotalFailures,
+		TotalSuccesses:      j.TotalSuccesses,
+		TotalRejected:       j.TotalRejected,
+		TotalIgnored:        j.TotalIgnored,
+		TotalShadowRejected: j.TotalShadow,
+		TotalSlowCalls:      j.TotalSlowCalls,
+		Forced:              j.Forced,
+		Shadow:              j.Shadow,
+		FailureRate:         j.FailureRate,
+		SlowCallRate:        j.SlowCallRate,
 	}
 	if j.LastFailureTime != nil {
 		s.LastFailureTime = *j.LastFailureTime

@@ -1,0 +1,381 @@
+package breaker_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
+)
+
+// play runs a script of calls against b: s (success), f (failure), i
+// (ignored, via a cancelled caller), and +D to advance the clock.
+func play(t *testing.T, b *breaker.Breaker, clock *breakertest.Clock, script string) {
+	t.Helper()
+	for _, step := range strings.Fields(script) {
+		if step[0] == '+' {
+			d, err := time.ParseDuration(step[1:])
+			require.NoError(t, err)
+			clock.Advance(d)
+			continue
+		}
+		for _, c := range step {
+			ctx, cancel := context.WithCancel(context.Background())
+			_ = b.Execute(ctx, func(context.Context) error {
+				switch c {
+				case 'f':
+					return errBoom
+				case 'i':
+					cancel()
+					return context.Canceled
+				}
+				return nil
+			})
+			cancel()
+		}
+	}
+}
+
+func TestFailureRateCountWindow(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+		state  breaker.State
+		ratio  float64
+		calls  int
+	}{
+		{name: "below min calls never trips", script: "ffff", state: breaker.Closed, ratio: 1, calls: 4},
+		{name: "trips at min calls when over the ratio", script: "fffff", state: breaker.Open},
+		{name: "exactly the ratio trips", script: "sssss fffff", state: breaker.Open},
+		{name: "just under the ratio stays closed", script: "ssssss ffff", state: breaker.Closed, ratio: 0.4, calls: 10},
+		{name: "failures not consecutive still count", script: "fsfsfsfsfs", state: breaker.Open},
+		{name: "old calls slide out of the window", script: "ssssss ffff ssssssssss f", state: breaker.Closed, ratio: 0.1, calls: 10},
+		{name: "ignored calls do not count", script: "sssss iiiiii ffff", state: breaker.Closed, ratio: 4.0 / 9, calls: 9},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, clock := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.5, 5, breaker.LastCalls(10))))
+			rec := record(b.Events())
+			play(t, b, clock, tc.script)
+			s := b.Stats()
+			assert.Equal(t, tc.state, s.State)
+			if tc.state == breaker.Open {
+				assert.Equal(t, []string{"closed->open:failure_rate"}, rec.changes())
+				return
+			}
+			require.NotNil(t, s.FailureRate)
+			assert.InDelta(t, tc.ratio, s.FailureRate.Ratio, 1e-9)
+			assert.Equal(t, tc.calls, s.FailureRate.Calls)
+			assert.Equal(t, 5, s.FailureRate.MinCalls)
+			assert.Equal(t, 0.5, s.FailureRate.Threshold)
+		})
+	}
+}
+
+func TestFailureRateTimeWindow(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.5, 4, breaker.LastDuration(10*time.Second, 5))))
+	// Buckets are 2s wide. Three failures now...
+	play(t, b, clock, "fff")
+	// ...then 10s later they have rolled out: these three alone stay below
+	// min calls, and the window holds only them.
+	play(t, b, clock, "+10s ssf")
+	s := b.Stats()
+	assert.Equal(t, breaker.Closed, s.State)
+	assert.Equal(t, 3, s.FailureRate.Calls)
+	assert.Equal(t, 1, s.FailureRate.Count)
+
+	// Within the window the counts add up across buckets and trip.
+	play(t, b, clock, "+2s f +2s f")
+	assert.Equal(t, breaker.Open, b.State())
+}
+
+func TestTimeWindowBucketRollover(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(1, 100, breaker.LastDuration(3*time.Second, 3))))
+	play(t, b, clock, "ff +1s ss +1s f") // buckets: [ff][ss][f]
+	assert.Equal(t, 5, b.Stats().FailureRate.Calls)
+	clock.Advance(time.Second) // the first bucket expires
+	assert.Equal(t, 3, b.Stats().FailureRate.Calls)
+	assert.Equal(t, 1, b.Stats().FailureRate.Count)
+	clock.Advance(time.Hour) // everything expires at once
+	assert.Equal(t, 0, b.Stats().FailureRate.Calls)
+	clock.Advance(-2 * time.Hour) // a clock that goes back keeps the newest bucket
+	play(t, b, clock, "f")
+	assert.Equal(t, 1, b.Stats().FailureRate.Calls)
+}
+
+func TestSlowCallPolicy(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithTripPolicy(
+		breaker.ConsecutiveFailures(100),
+		breaker.SlowCalls(time.Second, 0.5, 4, breaker.LastCalls(4)),
+	))
+	rec := record(b.Events())
+	slowOK := func(ctx context.Context) (string, error) { clock.Advance(1500 * time.Millisecond); return "late but fine", nil }
+	fast := func(ctx context.Context) (string, error) { clock.Advance(10 * time.Millisecond); return "fast", nil }
+
+	v, err := breaker.Do(context.Background(), b, slowOK)
+	require.NoError(t, err)
+	assert.Equal(t, "late but fine", v, "a slow success still returns its value")
+	_, _ = breaker.Do(context.Background(), b, fast)
+	_, _ = breaker.Do(context.Background(), b, fast)
+	assert.Equal(t, breaker.Closed, b.State())
+	_, _ = breaker.Do(context.Background(), b, slowOK) // 2 of 4 slow
+	assert.Equal(t, breaker.Open, b.State())
+	assert.Equal(t, []string{"closed->open:slow_calls"}, rec.changes())
+	s := b.Stats()
+	assert.Equal(t, uint64(2), s.TotalSlowCalls)
+	assert.Equal(t, uint64(4), s.TotalSuccesses, "slow calls are still successes")
+}
+
+func TestPoliciesCombine(t *testing.T) {
+	opts := breaker.WithTripPolicy(breaker.ConsecutiveFailures(3), breaker.FailureRate(0.5, 6, breaker.LastCalls(6)))
+	b, clock := newClocked(t, opts)
+	play(t, b, clock, "fff")
+	assert.Equal(t, breaker.Open, b.State(), "the consecutive policy trips first")
+
+	b2, clock2 := newClocked(t, opts)
+	rec := record(b2.Events())
+	play(t, b2, clock2, "fsfsfs")
+	assert.Equal(t, breaker.Open, b2.State(), "the rate policy trips without 3 in a row")
+	assert.Equal(t, []string{"closed->open:failure_rate"}, rec.changes())
+
+	// WithFailureThreshold after WithTripPolicy adds the consecutive policy.
+	b3, clock3 := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.9, 10, breaker.LastCalls(10))), breaker.WithFailureThreshold(2))
+	play(t, b3, clock3, "ff")
+	assert.Equal(t, breaker.Open, b3.State())
+
+	// Without the consecutive policy, failures in a row alone never trip.
+	b4, clock4 := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.9, 10, breaker.LastCalls(10))))
+	play(t, b4, clock4, "fffffffff")
+	assert.Equal(t, breaker.Closed, b4.State())
+	assert.Equal(t, 9, b4.Stats().FailureCount, "the count is still reported")
+}
+
+func TestWindowClearsOnTransition(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.5, 2, breaker.LastCalls(10))), breaker.WithHalfOpenMaxCalls(1))
+	play(t, b, clock, "ff")
+	require.Equal(t, breaker.Open, b.State())
+	play(t, b, clock, "+60s s")
+	require.Equal(t, breaker.Closed, b.State())
+	s := b.Stats()
+	assert.Equal(t, 0, s.FailureRate.Calls, "the new closed period starts with an empty window")
+	play(t, b, clock, "ssf")
+	assert.Equal(t, breaker.Closed, b.State(), "the failures of the last period do not count")
+}
+
+func TestRecoveryBackoff(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithRecoveryBackoff(10*time.Second, 45*time.Second, 2, 0))
+	retryAfter := func() time.Duration {
+		var oe *breaker.OpenError
+		require.ErrorAs(t, b.Execute(context.Background(), succeed), &oe)
+		return oe.RetryAfter()
+	}
+	play(t, b, clock, "f")
+	assert.Equal(t, 10*time.Second, retryAfter())
+	// Each failed probe doubles the next open period, up to the cap.
+	for _, want := range []time.Duration{20 * time.Second, 40 * time.Second, 45 * time.Second, 45 * time.Second} {
+		clock.Advance(retryAfter())
+		require.Equal(t, breaker.HalfOpen, b.State())
+		play(t, b, clock, "f")
+		require.Equal(t, breaker.Open, b.State())
+		assert.Equal(t, want, retryAfter())
+		clock.Advance(want - time.Nanosecond)
+		assert.Equal(t, breaker.Open, b.State(), "still open just before %s", want)
+		clock.Advance(-(want - time.Nanosecond))
+	}
+	// A successful close starts again from the initial period.
+	clock.Advance(45 * time.Second)
+	play(t, b, clock, "s f")
+	assert.Equal(t, 10*time.Second, retryAfter())
+}
+
+func TestRecoveryBackoffJitter(t *testing.T) {
+	for range 50 {
+		b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithRecoveryBackoff(10*time.Second, time.Minute, 2, 0.2))
+		play(t, b, clock, "f")
+		var oe *breaker.OpenError
+		require.ErrorAs(t, b.Execute(context.Background(), succeed), &oe)
+		assert.GreaterOrEqual(t, oe.RetryAfter(), 8*time.Second)
+		assert.LessOrEqual(t, oe.RetryAfter(), 12*time.Second)
+	}
+}
+
+func TestHalfOpenMaxWait(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithHalfOpenMaxWait(5*time.Second))
+	rec := record(b.Events())
+	play(t, b, clock, "f +60s")
+	require.Equal(t, breaker.HalfOpen, b.State())
+
+	// A probe that hangs.
+	inside, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- b.Execute(context.Background(), func(context.Context) error { close(inside); <-release; return nil })
+	}()
+	<-inside
+	clock.Advance(4 * time.Second)
+	require.ErrorIs(t, b.Execute(context.Background(), succeed), breaker.ErrOpen)
+	assert.Equal(t, breaker.HalfOpen, b.State(), "within the bound the trial holds the breaker")
+	clock.Advance(time.Second)
+	assert.Equal(t, breaker.Open, b.State(), "past the bound the breaker reopens")
+	close(release)
+	require.NoError(t, <-done)
+	assert.Equal(t, breaker.Open, b.State(), "the late trial is stale")
+	assert.Equal(t, []string{"closed->open:failure_threshold", "open->half_open:recovery_timeout", "half_open->open:half_open_timeout"}, rec.changes())
+
+	// And it recovers normally afterwards.
+	play(t, b, clock, "+60s s")
+	assert.Equal(t, breaker.Closed, b.State())
+}
+
+func TestShadowMode(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithFailureThreshold(2), breaker.WithHalfOpenMaxCalls(1), breaker.WithShadowMode(true))
+	rec := record(b.Events())
+	assert.True(t, b.ShadowMode())
+	play(t, b, clock, "ff")
+	require.Equal(t, breaker.Open, b.State(), "the state machine runs as usual")
+
+	ran := 0
+	for range 3 {
+		err := b.Execute(context.Background(), func(context.Context) error { ran++; return errBoom })
+		require.ErrorIs(t, err, errBoom, "shadow mode never rejects: the call runs and its error comes back")
+	}
+	assert.Equal(t, 3, ran)
+	s := b.Stats()
+	assert.Equal(t, uint64(3), s.TotalShadowRejected)
+	assert.Zero(t, s.TotalRejected)
+	assert.Equal(t, uint64(2), s.TotalFailures, "shadowed outcomes do not count as failures")
+	assert.Equal(t, s.TotalCalls, s.TotalSuccesses+s.TotalFailures+s.TotalIgnored+s.TotalRejected+s.TotalShadowRejected)
+	assert.True(t, s.Shadow)
+
+	var outcomes []breaker.Outcome
+	for _, e := range rec.all() {
+		if e.Kind == breaker.EventCall {
+			outcomes = append(outcomes, e.Outcome)
+		}
+	}
+	assert.Equal(t, []breaker.Outcome{breaker.OutcomeFailure, breaker.OutcomeFailure,
+		breaker.OutcomeShadowRejected, breaker.OutcomeShadowRejected, breaker.OutcomeShadowRejected}, outcomes)
+
+	// Half-open: the trial is a real trial, the extra call is shadowed.
+	play(t, b, clock, "+60s")
+	inside, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- b.Execute(context.Background(), func(context.Context) error { close(inside); <-release; return nil })
+	}()
+	<-inside
+	require.NoError(t, b.Execute(context.Background(), succeed))
+	close(release)
+	require.NoError(t, <-done)
+	assert.Equal(t, breaker.Closed, b.State())
+	assert.Equal(t, uint64(4), b.Stats().TotalShadowRejected)
+
+	// Turned off at run time, the breaker rejects for real.
+	b.SetShadowMode(false)
+	play(t, b, clock, "ff")
+	assert.ErrorIs(t, b.Execute(context.Background(), succeed), breaker.ErrOpen)
+}
+
+func TestReconfigure(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithFailureThreshold(5))
+	play(t, b, clock, "s fff")
+	before := b.Stats()
+
+	require.NoError(t, b.Reconfigure(breaker.WithFailureThreshold(4), breaker.WithRecoveryTimeout(time.Second)))
+	after := b.Stats()
+	assert.Equal(t, before, after, "state, counts and totals survive")
+	play(t, b, clock, "f")
+	assert.Equal(t, breaker.Open, b.State(), "the new threshold applies to the count so far")
+	play(t, b, clock, "+1s")
+	assert.Equal(t, breaker.HalfOpen, b.State(), "the new timeout applies to the next opening")
+
+	// Invalid settings change nothing.
+	err := b.Reconfigure(breaker.WithFailureThreshold(1), breaker.WithHalfOpenMaxCalls(0))
+	require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "half_open_max_calls")
+	err = b.Reconfigure(breaker.WithClock(clock))
+	require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+	err = b.Reconfigure(breaker.WithEventBus(nil))
+	require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+	play(t, b, clock, "sss")
+	assert.Equal(t, breaker.Closed, b.State(), "still 3 trials: the refused settings did not apply")
+
+	// A policy can be added at run time, and a kept window keeps its counts.
+	require.NoError(t, b.Reconfigure(breaker.WithTripPolicy(breaker.FailureRate(0.5, 4, breaker.LastCalls(4)))))
+	play(t, b, clock, "ff")
+	require.NoError(t, b.Reconfigure(breaker.WithRecoveryTimeout(2*time.Second)))
+	assert.Equal(t, 2, b.Stats().FailureRate.Calls)
+	play(t, b, clock, "sf")
+	assert.Equal(t, breaker.Open, b.State())
+}
+
+func TestInvalidPolicyConfig(t *testing.T) {
+	tests := []struct {
+		field string
+		opt   breaker.Option
+	}{
+		{"trip_policy", breaker.WithTripPolicy()},
+		{"trip_policy", breaker.WithTripPolicy(breaker.ConsecutiveFailures(2), breaker.ConsecutiveFailures(3))},
+		{"trip_policy", breaker.WithTripPolicy(breaker.TripPolicy{})},
+		{"failure_threshold", breaker.WithTripPolicy(breaker.ConsecutiveFailures(0))},
+		{"failure_rate.ratio", breaker.WithTripPolicy(breaker.FailureRate(0, 1, breaker.LastCalls(10)))},
+		{"failure_rate.ratio", breaker.WithTripPolicy(breaker.FailureRate(1.01, 1, breaker.LastCalls(10)))},
+		{"failure_rate.ratio", breaker.WithTripPolicy(breaker.FailureRate(math.NaN(), 1, breaker.LastCalls(10)))},
+		{"failure_rate.min_calls", breaker.WithTripPolicy(breaker.FailureRate(0.5, 0, breaker.LastCalls(10)))},
+		{"failure_rate.min_calls", breaker.WithTripPolicy(breaker.FailureRate(0.5, 11, breaker.LastCalls(10)))},
+		{"failure_rate.window", breaker.WithTripPolicy(breaker.FailureRate(0.5, 1, breaker.LastCalls(0)))},
+		{"failure_rate.window", breaker.WithTripPolicy(breaker.FailureRate(0.5, 1, breaker.LastCalls(1<<17)))},
+		{"failure_rate.window", breaker.WithTripPolicy(breaker.FailureRate(0.5, 1, breaker.LastDuration(0, 10)))},
+		{"failure_rate.window", breaker.WithTripPolicy(breaker.FailureRate(0.5, 1, breaker.LastDuration(time.Minute, 0)))},
+		{"failure_rate.window", breaker.WithTripPolicy(breaker.FailureRate(0.5, 1, breaker.LastDuration(time.Minute, 1001)))},
+		{"failure_rate.window", breaker.WithTripPolicy(breaker.FailureRate(0.5, 1, breaker.Window{}))},
+		{"slow_calls.slower_than", breaker.WithTripPolicy(breaker.SlowCalls(0, 0.5, 1, breaker.LastCalls(10)))},
+		{"slow_calls.ratio", breaker.WithTripPolicy(breaker.SlowCalls(time.Second, -0.1, 1, breaker.LastCalls(10)))},
+		{"recovery_backoff.initial", breaker.WithRecoveryBackoff(0, time.Minute, 2, 0)},
+		{"recovery_backoff.max", breaker.WithRecoveryBackoff(time.Minute, time.Second, 2, 0)},
+		{"recovery_backoff.multiplier", breaker.WithRecoveryBackoff(time.Second, time.Minute, 0.5, 0)},
+		{"recovery_backoff.multiplier", breaker.WithRecoveryBackoff(time.Second, time.Minute, math.Inf(1), 0)},
+		{"recovery_backoff.jitter", breaker.WithRecoveryBackoff(time.Second, time.Minute, 2, 1)},
+		{"recovery_backoff.jitter", breaker.WithRecoveryBackoff(time.Second, time.Minute, 2, -0.1)},
+		{"half_open_max_wait", breaker.WithHalfOpenMaxWait(-time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.field, func(t *testing.T) {
+			_, err := breaker.New("x", tc.opt)
+			require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+			var ce *breaker.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tc.field, ce.Field)
+		})
+	}
+}
+
+func TestPolicyStrings(t *testing.T) {
+	assert.Equal(t, "consecutive_failures(5)", breaker.ConsecutiveFailures(5).String())
+	assert.Equal(t, "failure_rate(0.5 of last 100 calls, min 20)", breaker.FailureRate(0.5, 20, breaker.LastCalls(100)).String())
+	assert.Equal(t, "slow_calls(0.8 slower than 2s of last 1m0s in 6 buckets, min 10)",
+		breaker.SlowCalls(2*time.Second, 0.8, 10, breaker.LastDuration(time.Minute, 6)).String())
+	assert.Equal(t, "failure_rate", breaker.ReasonFailureRate.String())
+	assert.Equal(t, "slow_calls", breaker.ReasonSlowCalls.String())
+	assert.Equal(t, "half_open_timeout", breaker.ReasonHalfOpenTimeout.String())
+	assert.Equal(t, "shadow_rejected", breaker.OutcomeShadowRejected.String())
+}
+
+func TestWindowStatsJSON(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.5, 4, breaker.LastCalls(10))))
+	play(t, b, clock, "sf")
+	data, err := json.Marshal(b.Stats())
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"failure_rate":{"calls":2,"count":1,"ratio":0.5,"threshold":0.5,"min_calls":4}`)
+	assert.NotContains(t, string(data), "slow_call_rate")
+	var back breaker.Stats
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, b.Stats(), back)
+}
