@@ -57,6 +57,7 @@ type period struct {
 	gen      uint64
 	start    int64 // breaker time of the transition, or never
 	retryAt  int64 // open: when a probe may run
+	openFor  int64 // open: the length of the period, as configured
 	reopens  int   // open: failed probes since the breaker last closed
 	failures int   // consecutive failures when the state was entered
 	err      *OpenError

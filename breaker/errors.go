@@ -69,7 +69,7 @@ func (e *OpenError) RetryAfter() time.Duration {
 	if e.State != Open {
 		return 0
 	}
-	d := time.Duration(e.retryAt - e.b.now())
+	d := time.Duration(addSat(e.retryAt, -e.b.now()))
 	return max(0, min(d, time.Duration(e.openFor)))
 }
 

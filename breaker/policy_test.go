@@ -116,7 +116,10 @@ func TestSlowCallPolicy(t *testing.T) {
 		breaker.SlowCalls(time.Second, 0.5, 4, breaker.LastCalls(4)),
 	))
 	rec := record(b.Events())
-	slowOK := func(ctx context.Context) (string, error) { clock.Advance(1500 * time.Millisecond); return "late but fine", nil }
+	slowOK := func(ctx context.Context) (string, error) {
+		clock.Advance(1500 * time.Millisecond)
+		return "late but fine", nil
+	}
 	fast := func(ctx context.Context) (string, error) { clock.Advance(10 * time.Millisecond); return "fast", nil }
 
 	v, err := breaker.Do(context.Background(), b, slowOK)
@@ -378,4 +381,16 @@ func TestWindowStatsJSON(t *testing.T) {
 	var back breaker.Stats
 	require.NoError(t, json.Unmarshal(data, &back))
 	assert.Equal(t, b.Stats(), back)
+}
+
+func TestHugeRecoveryTimeoutDoesNotWrap(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(math.MaxInt64-20))
+	clock.Advance(22 * time.Nanosecond)
+	play(t, b, clock, "f")
+	assert.Equal(t, breaker.Open, b.State(), "a deadline past the end of time saturates instead of wrapping")
+	var oe *breaker.OpenError
+	require.ErrorAs(t, b.Execute(context.Background(), succeed), &oe)
+	assert.Greater(t, oe.RetryAfter(), 200*365*24*time.Hour)
+	clock.Advance(-time.Hour)
+	assert.Positive(t, oe.RetryAfter())
 }

@@ -20,9 +20,8 @@ func (b *Breaker) toHalfOpen(ctx context.Context, w uint64) {
 		// The clock went backwards: count the open period from now rather
 		// than stay open for the size of the jump.
 		np := *p
-		openFor := p.retryAt - p.start
-		np.start, np.retryAt = now, now+openFor
-		np.err = &OpenError{Name: b.name, State: Open, b: b, retryAt: np.retryAt, openFor: openFor}
+		np.start, np.retryAt = now, addSat(now, p.openFor)
+		np.err = &OpenError{Name: b.name, State: Open, b: b, retryAt: np.retryAt, openFor: p.openFor}
 		b.period.Store(&np)
 		b.mu.Unlock()
 		return
@@ -71,11 +70,12 @@ func (b *Breaker) swapLocked(ctx context.Context, w uint64, to State, forced boo
 			np.reopens = old.reopens + 1
 		}
 		openFor := c.openFor(np.reopens)
-		np.retryAt = now + openFor
+		np.retryAt = addSat(now, openFor)
 		if forced {
 			np.retryAt = math.MaxInt64
 			openFor = c.openFor(0)
 		}
+		np.openFor = openFor
 		np.err = &OpenError{Name: b.name, State: Open, Forced: forced, b: b, retryAt: np.retryAt, openFor: openFor}
 		count = uint32(min(failures, countMask))
 	case HalfOpen:
@@ -221,3 +221,15 @@ func (b *Breaker) SetShadowMode(on bool) { b.shadow.Store(on) }
 
 // ShadowMode reports whether the breaker is in shadow mode.
 func (b *Breaker) ShadowMode() bool { return b.shadow.Load() }
+
+// addSat adds a duration to a breaker time, saturating instead of wrapping:
+// a recovery timeout near math.MaxInt64 means "practically never".
+func addSat(t, d int64) int64 {
+	if d > 0 && t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	if d < 0 && t < math.MinInt64-d {
+		return math.MinInt64
+	}
+	return t + d
+}
