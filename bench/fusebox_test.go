@@ -3,12 +3,14 @@ package bench
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/telemetry"
 )
 
 // fuseboxNeverTrips is the largest failure threshold fusebox accepts, far
@@ -87,9 +89,28 @@ func subscribeNoop(tb testing.TB, b *breaker.Breaker) {
 	tb.Cleanup(unsubscribe)
 }
 
+// attachOTel attaches fusebox's telemetry with an SDK MeterProvider (as
+// the hand-written gobreaker instrumentation gets) and a logger that drops
+// every record, so the case measures the metrics and not a log sink.
+func attachOTel(tb testing.TB, b *breaker.Breaker) {
+	tel, err := telemetry.New(
+		telemetry.WithMeterProvider(newMeterProvider(tb)),
+		telemetry.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	detach, err := tel.AttachBreaker(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(detach)
+}
+
 func fuseboxAdapters() []adapter {
 	return []adapter{
 		fuseboxAdapter("fusebox", nil),
 		fuseboxAdapter("fusebox+sub", subscribeNoop),
+		fuseboxAdapter("fusebox+otel", attachOTel),
 	}
 }
