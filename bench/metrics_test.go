@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/telemetry/prom"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// durationBuckets are the bucket boundaries fusebox's telemetry gives the
+// call duration histogram; the hand-written collector uses the same, so
+// both pages have the same series.
+var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// handCollector is what a client_golang user writes by hand to export a
+// registry's breakers: a Collector that reads every breaker's Stats at
+// scrape time (state, calls by outcome, consecutive failures), and a
+// histogram and a counter vector fed by a subscriber on the registry's
+// bus (durations, transitions).
+type handCollector struct {
+	reg                  *breaker.Registry
+	state, calls, consec *prometheus.Desc
+	duration             *prometheus.HistogramVec
+	transitions          *prometheus.CounterVec
+	stateNames           [3]string
+	outcomeNames         [4]string
+}
+
+func newHandCollector(reg *breaker.Registry) *handCollector {
+	c := &handCollector{
+		reg: reg,
+		state: prometheus.NewDesc("circuit_breaker_state",
+			"Whether the circuit breaker is in the given state: 1 for its current state, 0 for the others.",
+			[]string{"circuit_breaker_name", "circuit_breaker_state"}, nil),
+		calls: prometheus.NewDesc("circuit_breaker_calls_total",
+			"Calls through the circuit breaker by outcome, rejected calls included.",
+			[]string{"circuit_breaker_name", "circuit_breaker_outcome"}, nil),
+		consec: prometheus.NewDesc("circuit_breaker_consecutive_failures",
+			"Consecutive failures: the current run while closed, the run that opened the circuit breaker while open or half-open.",
+			[]string{"circuit_breaker_name"}, nil),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "circuit_breaker_call_duration_seconds",
+			Help:    "Duration of the calls the circuit breaker admitted, by outcome.",
+			Buckets: durationBuckets,
+		}, []string{"circuit_breaker_name", "circuit_breaker_outcome"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "circuit_breaker_transitions_total",
+			Help: "State transitions of the circuit breaker.",
+		}, []string{"circuit_breaker_name", "circuit_breaker_from_state", "circuit_breaker_to_state"}),
+	}
+	for i, s := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
+		c.stateNames[i] = s.String()
+	}
+	for i, o := range []breaker.Outcome{breaker.OutcomeSuccess, breaker.OutcomeFailure, breaker.OutcomeIgnored, breaker.OutcomeRejected} {
+		c.outcomeNames[i] = o.String()
+	}
+	return c
+}
+
+// Handle is the bus subscriber.
+func (c *handCollector) Handle(_ context.Context, e breaker.Event) {
+	switch {
+	case e.Kind == breaker.EventStateChange:
+		c.transitions.WithLabelValues(e.Breaker.Name(), e.From.String(), e.To.String()).Inc()
+	case e.Outcome != breaker.OutcomeRejected:
+		c.duration.WithLabelValues(e.Breaker.Name(), e.Outcome.String()).Observe(e.Duration.Seconds())
+	}
+}
+
+func (c *handCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.calls
+	ch <- c.consec
+	c.duration.Describe(ch)
+	c.transitions.Describe(ch)
+}
+
+func (c *handCollector) Collect(ch chan<- prometheus.Metric) {
+	c.reg.Range(func(b *breaker.Breaker) bool {
+		s := b.Stats()
+		name := b.Name()
+		for i, st := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
+			v := 0.0
+			if s.State == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, name, c.stateNames[i])
+		}
+		for i, n := range []uint64{s.TotalSuccesses, s.TotalFailures, s.TotalIgnored, s.TotalRejected} {
+			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(n), name, c.outcomeNames[i])
+		}
+		ch <- prometheus.MustNewConstMetric(c.consec, prometheus.GaugeValue, float64(s.FailureCount), name)
+		return true
+	})
+	c.duration.Collect(ch)
+	c.transitions.Collect(ch)
+}
+
+// metricsFixture is one registry of 10,000 breakers served both ways. Each
+// breaker has had one successful call; every hundredth has also failed
+// until it opened. Built once per process: it takes about a second.
+type metricsFixture struct {
+	fusebox, hand http.Handler
+	err           error
+}
+
+var (
+	metricsOnce sync.Once
+	metrics     metricsFixture
+)
+
+func buildMetricsFixture() metricsFixture {
+	reg := breaker.NewRegistry()
+	h, err := prom.NewHandler(reg, prom.WithoutScopeInfo())
+	if err != nil {
+		return metricsFixture{err: err}
+	}
+	hc := newHandCollector(reg)
+	reg.Events().Subscribe(events.HandlerFunc[breaker.Event](hc.Handle))
+	preg := prometheus.NewRegistry()
+	if err := preg.Register(hc); err != nil {
+		return metricsFixture{err: err}
+	}
+	for i, name := range registryNames() {
+		b, err := reg.Get(name)
+		if err != nil {
+			return metricsFixture{err: err}
+		}
+		if err := b.Execute(ctx, okCtx); err != nil {
+			return metricsFixture{err: err}
+		}
+		if i%100 == 0 {
+			for b.State() == breaker.Closed {
+				_ = b.Execute(ctx, failCtx)
+			}
+		}
+	}
+	return metricsFixture{
+		fusebox: h,
+		hand:    promhttp.HandlerFor(preg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
+	}
+}
+
+// countingWriter is a ResponseWriter that keeps only the status, the size
+// and, when asked, the body.
+type countingWriter struct {
+	header http.Header
+	status int
+	n      int
+	body   *bytes.Buffer
+}
+
+func (w *countingWriter) Header() http.Header { return w.header }
+func (w *countingWriter) WriteHeader(s int)   { w.status = s }
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.n += len(p)
+	if w.body != nil {
+		w.body.Write(p)
+	}
+	return len(p), nil
+}
+
+// scrape renders h once, as a Prometheus scrape asking for the text format
+// without compression would.
+func scrape(h http.Handler, keep bool) *countingWriter {
+	w := &countingWriter{header: http.Header{}}
+	if keep {
+		w.body = new(bytes.Buffer)
+	}
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return w
+}
+
+// samples counts the sample lines of a text-format page by metric family.
+func samples(page string) map[string]int {
+	n := map[string]int{}
+	for line := range strings.Lines(page) {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, _, _ := strings.Cut(line, "{")
+		name, _, _ = strings.Cut(name, " ")
+		name = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		n[name]++
+	}
+	return n
+}
+
+// BenchmarkMetrics10k: one /metrics scrape of a registry of 10,000
+// breakers, by fusebox's telemetry/prom handler (OTel SDK and its
+// Prometheus exporter) and by a hand-written client_golang collector
+// exporting the same series. Setup checks that both pages hold the same
+// breaker series; every scrape must answer 200 with a full page.
+func BenchmarkMetrics10k(b *testing.B) {
+	metricsOnce.Do(func() { metrics = buildMetricsFixture() })
+	if metrics.err != nil {
+		b.Fatal(metrics.err)
+	}
+	fb := scrape(metrics.fusebox, true)
+	hd := scrape(metrics.hand, true)
+	fs, hs := samples(fb.body.String()), samples(hd.body.String())
+	delete(fs, "target_info") // the OTel resource: one series, not a breaker's
+	for name, n := range hs {
+		if fs[name] != n {
+			b.Fatalf("%s: fusebox page has %d samples, hand-written %d", name, fs[name], n)
+		}
+	}
+	if len(fs) != len(hs) || hs["circuit_breaker_state"] != 3*registrySize {
+		b.Fatalf("pages differ: fusebox %v, hand-written %v", fs, hs)
+	}
+	for _, l := range []struct {
+		lib  string
+		h    http.Handler
+		size int
+	}{{"fusebox", metrics.fusebox, fb.n}, {"client_golang", metrics.hand, hd.n}} {
+		b.Run("lib="+l.lib, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if w := scrape(l.h, false); w.status != http.StatusOK || w.n < l.size/2 {
+					b.Fatalf("scrape: status %d, %d bytes (first scrape %d)", w.status, w.n, l.size)
+				}
+			}
+			b.ReportMetric(float64(l.size), "B/page")
+		})
+	}
+}
