@@ -222,6 +222,7 @@ func TestStack(t *testing.T) {
 		assert.Positive(t, c.series, "%s returned no data for source=%q within %s\nquery: %s\nlast error: %v",
 			c.origin, c.source, evalBudget, c.query, c.lastErr)
 	}
+	checkNoDuplicateSamples(ctx, t, api)
 	logActiveAlerts(ctx, t, api)
 	t.Logf("live run took %s", time.Since(began).Round(time.Second))
 }
@@ -438,6 +439,33 @@ func checkRulesHealthy(ctx context.Context, t *testing.T, api promAPI) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// checkNoDuplicateSamples reads Prometheus' own counters of samples it
+// dropped as duplicates or out of order: the direct and the collector copies
+// of a series must differ by a label, never collide.
+func checkNoDuplicateSamples(ctx context.Context, t *testing.T, api promAPI) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.base+"/metrics", nil)
+	require.NoError(t, err)
+	resp, err := api.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var seen int
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, name := range []string{
+			"prometheus_target_scrapes_sample_duplicate_timestamp_total",
+			"prometheus_target_scrapes_sample_out_of_order_total",
+		} {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				seen++
+				assert.Equal(t, "0", strings.TrimSpace(v), "Prometheus dropped samples: %s", line)
+			}
+		}
+	}
+	assert.Equal(t, 2, seen, "Prometheus' own duplicate/out-of-order counters not found")
 }
 
 // logActiveAlerts shows which alerts the compressed scenario set off.
