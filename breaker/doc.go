@@ -56,6 +56,26 @@
 // [Breaker.Reset]; Reset closes it and clears the period's counts. Totals
 // never go down.
 //
+// # Trip policies
+//
+// By default a breaker opens after failure_threshold consecutive failures.
+// [WithTripPolicy] replaces or combines that with windowed policies, and
+// the breaker opens as soon as any policy says so:
+//
+//	breaker.WithTripPolicy(
+//		breaker.ConsecutiveFailures(20),                                      // a hard outage
+//		breaker.FailureRate(0.5, 20, breaker.LastDuration(time.Minute, 6)),   // half the last minute's calls failed
+//		breaker.SlowCalls(2*time.Second, 0.8, 20, breaker.LastCalls(100)),    // 80% of the last 100 took 2s+
+//	)
+//
+// A window is the last N calls ([LastCalls]) or the last duration in buckets
+// ([LastDuration]); it counts closed-state calls only and is emptied by
+// every transition. [WithRecoveryBackoff] lengthens each open period after
+// a failed probe, [WithHalfOpenMaxWait] reopens a breaker whose trials hang,
+// [WithShadowMode] runs the whole state machine without ever rejecting, and
+// [Breaker.Reconfigure] changes any of it at run time, keeping state and
+// totals.
+//
 // # Outcomes
 //
 // A nil error is a success. A non-nil error is a failure if the failure
