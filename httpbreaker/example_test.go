@@ -164,7 +164,10 @@ func ExampleNewStatusHandler() {
 	//   "total_successes": 0,
 	//   "total_rejected": 0,
 	//   "total_ignored": 0,
-	//   "forced": false
+	//   "total_shadow_rejected": 0,
+	//   "total_slow_calls": 0,
+	//   "forced": false,
+	//   "shadow_mode": false
 	// }
 	// reset: 403 open
 	// reset: 200 closed
