@@ -15,6 +15,16 @@ test: lint
 	cd e2e && $(GO) test -race -count=1 ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run . -bench '^$$' ./...
 
+FUZZTIME ?= 60s
+FUZZ_TARGETS := FuzzOptions FuzzName FuzzStatsJSON FuzzModel
+
+## fuzz: run each breaker fuzz target for $(FUZZTIME) (go test -fuzz takes one target per run)
+fuzz:
+	@set -e; for f in $(FUZZ_TARGETS); do \
+		echo "== $$f ($(FUZZTIME))"; \
+		$(GO) test ./breaker -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	done
+
 ## lint: gofmt and go vet on every module; no time.Sleep in breaker tests
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
