@@ -206,3 +206,81 @@ func (debugDiscard) Enabled(context.Context, slog.Level) bool  { return true }
 func (debugDiscard) Handle(context.Context, slog.Record) error { return nil }
 func (d debugDiscard) WithAttrs([]slog.Attr) slog.Handler      { return d }
 func (d debugDiscard) WithGroup(string) slog.Handler           { return d }
+
+// BenchmarkOverFloor measures the telemetry-attached success path against
+// the floor in alternating chunks of calls within one benchmark, so that
+// load from other processes hits both alike; on a busy machine its
+// overhead-ns/op is steadier than the difference of two separate
+// benchmarks. It reports the floor and the attached path per call, and
+// their difference.
+func BenchmarkOverFloor(b *testing.B) {
+	for _, reg := range []bool{false, true} {
+		for _, withSpan := range []bool{true, false} {
+			name := "case=attached-breaker"
+			if reg {
+				name = "case=attached-registry"
+			}
+			if withSpan {
+				name += "/ctx=span"
+			} else {
+				name += "/ctx=plain"
+			}
+			b.Run(name, func(b *testing.B) {
+				s := newBenchSetup(b)
+				ctx := context.Background()
+				if withSpan {
+					ctx = s.ctx
+				}
+				hist, err := s.mp.Meter("floor").Float64Histogram("floor.duration", metric.WithUnit("s"),
+					metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+					attribute.String("circuit_breaker.name", "bench"), attribute.String("circuit_breaker.outcome", "success")))}
+				var br *breaker.Breaker
+				if reg {
+					r := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxUint32))
+					for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+						if _, err := r.Get(n); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if br, err = r.Get("bench"); err != nil {
+						b.Fatal(err)
+					}
+					detach, err := s.tel.AttachRegistry(r)
+					attach(b, detach, err)
+				} else {
+					br = mustBreaker(b)
+					detach, err := s.tel.AttachBreaker(br)
+					attach(b, detach, err)
+				}
+
+				const chunk = 256
+				var floor, attached time.Duration
+				calls := 0
+				b.ReportAllocs()
+				for b.Loop() {
+					t := time.Now()
+					for range chunk {
+						start := time.Now()
+						hist.Record(ctx, time.Since(start).Seconds(), opts...)
+					}
+					t2 := time.Now()
+					for range chunk {
+						_ = br.Execute(ctx, succeed)
+					}
+					floor += t2.Sub(t)
+					attached += time.Since(t2)
+					calls += chunk
+				}
+				f := float64(floor.Nanoseconds()) / float64(calls)
+				a := float64(attached.Nanoseconds()) / float64(calls)
+				b.ReportMetric(f, "floor-ns/call")
+				b.ReportMetric(a, "attached-ns/call")
+				b.ReportMetric(a-f, "overhead-ns/call")
+			})
+		}
+	}
+}

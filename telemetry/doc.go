@@ -18,8 +18,9 @@
 //	if err != nil { ... }
 //	defer detach() // unsubscribes and unregisters the callback
 //
-// Package prom serves the same metrics on a Prometheus /metrics page in one
-// call, for a program that has no OpenTelemetry setup of its own.
+// Package [github.com/fusebox-go/fusebox/telemetry/prom] serves the same
+// metrics on a Prometheus /metrics page in one call, for a program that has
+// no OpenTelemetry setup of its own.
 //
 // # Metrics
 //
