@@ -60,8 +60,9 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithRejectionLogInterval sets how often, at most, each breaker's rejected
 // calls are logged: one DEBUG record per breaker per interval, carrying how
-// many rejections were not logged since the previous one. The default is
-// 10s; zero or a negative d logs every rejection.
+// many rejections were not logged since the previous one. The interval is
+// measured on the system's monotonic clock. The default is 10s; zero or a
+// negative d logs every rejection.
 func WithRejectionLogInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.rejectEvery = max(d, 0) })
 }
