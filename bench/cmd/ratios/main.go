@@ -160,7 +160,7 @@ func (res *results) primary(bench, lib string, procs int) (float64, bool) {
 // printMedians prints one table of the cases (one column per library) and
 // one of the benchmarks without a library (the floors).
 func printMedians(w io.Writer, res *results) {
-	fmt.Fprintf(w, "### Medians (ns/op, allocs/op in brackets; memory cases in B/breaker)\n\n")
+	fmt.Fprintf(w, "### Medians (ns/op unless marked, allocs/op in brackets; BreakerMemory in B/breaker)\n\n")
 	fmt.Fprintf(w, "| case | -cpu | %s |\n", strings.Join(res.libs, " | "))
 	fmt.Fprintf(w, "|---|---|%s\n", strings.Repeat("---|", len(res.libs)))
 	var floors []string
@@ -213,12 +213,17 @@ func (res *results) cell(bench, lib string, procs int) string {
 	if !ok {
 		return ""
 	}
-	s := fmt.Sprintf("%.0f", v)
-	if v < 100 {
+	var s string
+	switch {
+	case v >= 1e6:
+		s = fmt.Sprintf("%.1f ms", v/1e6)
+	case v >= 100:
+		s = fmt.Sprintf("%.0f", v)
+	default:
 		s = fmt.Sprintf("%.1f", v)
 	}
 	if a, ok := res.median(key{bench, lib, procs}, "allocs/op"); ok {
-		s += fmt.Sprintf(" (%g)", a)
+		s += " (" + strconv.FormatFloat(a, 'f', -1, 64) + ")"
 	}
 	return s
 }

@@ -74,3 +74,13 @@ func TestMediansTable(t *testing.T) {
 	assert.Contains(t, got, "| ClosedSuccess | 2 | 5.0 (0) | 9.0 (0) |  |")
 	assert.Contains(t, got, "| BreakerMemory | 2 | 400 B | 100 B |  |")
 }
+
+func TestCellFormats(t *testing.T) {
+	res := &results{values: map[key]map[string][]float64{
+		{"Metrics10k", "fusebox", 1}: {"sec/op": {0.5707}, "allocs/op": {3049059}},
+		{"X", "fusebox", 1}:          {"sec/op": {123.4e-9}, "allocs/op": {20.5}},
+	}}
+	assert.Equal(t, "570.7 ms (3049059)", res.cell("Metrics10k", "fusebox", 1))
+	assert.Equal(t, "123 (20.5)", res.cell("X", "fusebox", 1))
+	assert.Empty(t, res.cell("X", "eapache", 1))
+}
