@@ -42,12 +42,15 @@
 //	circuit_breaker.calls  Int64ObservableCounter  {call}
 //	    attributes: circuit_breaker.name, circuit_breaker.outcome
 //	    Calls by outcome (success, failure, ignored, rejected), read from the
-//	    breaker's totals. Prometheus: circuit_breaker_calls_total (counter).
+//	    breaker's totals; a breaker in shadow mode (breaker.WithShadowMode)
+//	    also has shadow_rejected, the calls it would have rejected but ran.
+//	    Prometheus: circuit_breaker_calls_total (counter).
 //
 //	circuit_breaker.call.duration  Float64Histogram  s
 //	    attributes: circuit_breaker.name, circuit_breaker.outcome
 //	    How long admitted calls ran, by outcome (success, failure, ignored);
-//	    rejected calls are not recorded. Buckets from 1ms to 10s.
+//	    rejected and shadow-rejected calls are not recorded. Buckets from 1ms
+//	    to 10s.
 //	    Prometheus: circuit_breaker_call_duration_seconds (histogram).
 //
 //	circuit_breaker.transitions  Int64Counter  {transition}

@@ -28,6 +28,7 @@ type entry struct {
 	stateObs    [3][]metric.ObserveOption // by state
 	nameObs     []metric.ObserveOption
 
+	shadowObs     atomic.Pointer[[]metric.ObserveOption]   // outcome shadow_rejected
 	transitionAdd [3][3]atomic.Pointer[[]metric.AddOption] // [from][to]
 	rejectedEvent [3]atomic.Pointer[[]trace.EventOption]   // by state
 
@@ -67,6 +68,16 @@ func (e *entry) transitionOpts(from, to breaker.State) []metric.AddOption {
 	}
 	opts := []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to))}
 	p.Store(&opts)
+	return opts
+}
+
+// shadowOpts returns the calls options for the shadow_rejected outcome.
+func (e *entry) shadowOpts() []metric.ObserveOption {
+	if opts := e.shadowObs.Load(); opts != nil {
+		return *opts
+	}
+	opts := []metric.ObserveOption{metric.WithAttributeSet(outcomeSet(e.name, breaker.OutcomeShadowRejected))}
+	e.shadowObs.Store(&opts)
 	return opts
 }
 

@@ -91,7 +91,9 @@ func (in *instruments) observables() []metric.Observable {
 }
 
 // observe reports one breaker's state, totals and consecutive failures. It
-// reads one Stats snapshot, so the calls counter agrees exactly with it.
+// reads one Stats snapshot, so the calls counter agrees exactly with it:
+// the shadow_rejected outcome is observed too, from the moment a breaker is
+// in shadow mode (a breaker that never was has no such series).
 func (in *instruments) observe(o metric.Observer, ent *entry) {
 	s := ent.b.Stats()
 	for i, st := range states {
@@ -105,6 +107,9 @@ func (in *instruments) observe(o metric.Observer, ent *entry) {
 	o.ObserveInt64(in.calls, clamp(s.TotalFailures), ent.callObs[breaker.OutcomeFailure]...)
 	o.ObserveInt64(in.calls, clamp(s.TotalIgnored), ent.callObs[breaker.OutcomeIgnored]...)
 	o.ObserveInt64(in.calls, clamp(s.TotalRejected), ent.callObs[breaker.OutcomeRejected]...)
+	if s.Shadow || s.TotalShadowRejected != 0 {
+		o.ObserveInt64(in.calls, clamp(s.TotalShadowRejected), ent.shadowOpts()...)
+	}
 	o.ObserveInt64(in.consecutive, int64(s.FailureCount), ent.nameObs...)
 }
 

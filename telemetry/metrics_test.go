@@ -349,3 +349,24 @@ func TestManyBreakers(t *testing.T) {
 		assert.InDelta(t, float64(i+1)/1000, p.Sum, 1e-12, v.AsString())
 	}
 }
+
+// In shadow mode a breaker lets through the calls it would reject; they are
+// counted as shadow_rejected, so the calls counter still sums to TotalCalls.
+func TestMetricsShadowMode(t *testing.T) {
+	e := newEnv(t)
+	b, err := e.reg.Get("canary", breaker.WithShadowMode(true))
+	require.NoError(t, err)
+	plain := e.get(t, "plain")
+	require.ErrorIs(t, call(context.Background(), e.clock, b, 0, errBoom), errBoom)
+	require.ErrorIs(t, call(context.Background(), e.clock, b, 0, errBoom), errBoom)
+	require.Equal(t, breaker.Open, b.State())
+	require.NoError(t, call(context.Background(), e.clock, b, 0, nil), "shadow mode lets the call run")
+	require.NoError(t, call(context.Background(), e.clock, plain, 0, nil))
+
+	got := e.collect(t)
+	metricdatatest.AssertEqual(t, callsMetric(append(
+		append(callPoints("canary", 0, 2, 0, 0), metricdata.DataPoint[int64]{Attributes: outcomeSet("canary", "shadow_rejected"), Value: 1}),
+		callPoints("plain", 1, 0, 0, 0)...)...,
+	), got["circuit_breaker.calls"], metricdatatest.IgnoreTimestamp())
+	assert.Equal(t, uint64(3), b.Stats().TotalCalls)
+}
