@@ -90,7 +90,8 @@
 //	"circuit breaker state changed"  WARN|INFO
 //	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures
 //	    One record per state change: WARN when the breaker opens, INFO
-//	    otherwise. The reason is failure_threshold, recovery_timeout,
+//	    otherwise. The reason is the breaker.Reason's String form, for
+//	    example failure_threshold, failure_rate, recovery_timeout,
 //	    trials_succeeded, trial_failed, force_open or reset.
 //
 //	"circuit breaker rejected call"  DEBUG
