@@ -241,11 +241,15 @@ func FuzzStatsJSON(f *testing.F) {
 }
 
 // FuzzModel decodes bytes into a configuration and an operation sequence
-// (see decodeModel) and runs it against the reference model. The seeds are
-// hand-written corner cases plus a few of TestModel's random sequences.
+// (see decodeModel: the spec's default policy, or with the second byte's
+// top bit set, the trip policies, backoff, half-open deadline, shadow mode
+// and Reconfigure steps) and runs it against the reference model. The seeds
+// are hand-written corner cases plus a few of TestModel's and
+// TestModelPolicies' random sequences.
 func FuzzModel(f *testing.F) {
 	for _, seed := range []uint64{0, 1, 2, 3, 42} {
 		f.Add(randomModelInput(seed))
+		f.Add(randomPolicyInput(seed))
 	}
 	f.Add([]byte{})
 	// threshold 1, 1 trial, 1s: fail, wait, trial ok; fail, wait, trial fail.
@@ -254,6 +258,13 @@ func FuzzModel(f *testing.F) {
 	f.Add([]byte{0x11, 0x00, 23, 0, 0, 5, 0, 0, 5, 0, 0, 20, 0, 11, 27, 0, 0, 5, 0, 0})
 	// Clock back past the opening, then forward a timeout.
 	f.Add([]byte{0x20, 0x00, 5, 0, 0, 20, 0, 0x1f, 20, 0, 11, 0, 0, 0})
+	// Failure rate only (1 of the last 2 calls, min 1 call... as policyFrom(1)
+	// decodes), 1s timeout, 1 trial: success, failure trips it.
+	f.Add([]byte{0x00, 0x80, 1, 0, 1, 4, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0})
+	// A trial held in flight past a 1s half-open deadline, then a call.
+	f.Add([]byte{0x01, 0x80, 0, 0, 1, 1, 8, 0, 0, 35, 0, 9, 0, 0, 9, 0, 0, 0})
+	// Shadow mode: trip, then calls that would have been rejected.
+	f.Add([]byte{0x01, 0x80, 0, 0, 1, 0, 8, 0, 0, 8, 0, 0, 9, 0, 0, 16, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		runModel(t, "fuzz input", data, nil)
 	})
@@ -261,12 +272,30 @@ func FuzzModel(f *testing.F) {
 
 // TestModelDecodeIsTotal checks that every input decodes to a valid
 // configuration (so FuzzModel never tests the constructor instead of the
-// breaker).
+// breaker), and that every policy and backoff the decoders can pick is
+// valid.
 func TestModelDecodeIsTotal(t *testing.T) {
-	for _, data := range [][]byte{nil, {0xff}, {0xff, 0xff, 0xff}, randomModelInput(7)} {
+	inputs := [][]byte{nil, {0xff}, {0xff, 0xff, 0xff}, {0, 0x80}, randomModelInput(7), randomPolicyInput(7)}
+	for i := range 256 {
+		b := byte(i)
+		inputs = append(inputs, []byte{b, b | 0x80, b, b * 7, b * 13, b * 31}, []byte{b, b &^ 0x80})
+	}
+	for _, data := range inputs {
 		cfg, _ := decodeModel(data)
-		assert.Empty(t, invalidOptionField(cfg.threshold, cfg.timeout, cfg.trials), "%v", cfg)
-		_, err := breaker.New("model", breaker.WithFailureThreshold(cfg.threshold), breaker.WithRecoveryTimeout(cfg.timeout), breaker.WithHalfOpenMaxCalls(cfg.trials))
-		require.NoError(t, err)
+		if !cfg.windowed() {
+			assert.Empty(t, invalidOptionField(cfg.threshold, cfg.timeout, cfg.trials), "%v", cfg)
+		}
+		_, err := breaker.New("model", cfg.options()...)
+		require.NoError(t, err, "%v", cfg)
+	}
+	for i := range 256 {
+		for _, slow := range []bool{false, true} {
+			p := policyFrom(byte(i), slow)
+			_, err := breaker.New("model", breaker.WithTripPolicy(p.trip()))
+			require.NoError(t, err, "%s", p.trip())
+		}
+		bo := backoffFrom(byte(i))
+		_, err := breaker.New("model", breaker.WithRecoveryBackoff(bo.initial, bo.max, bo.mult, 0))
+		require.NoError(t, err, "%+v", bo)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,12 +18,15 @@ import (
 )
 
 // This file holds a sequential reference model of the breaker's semantics
-// (DESIGN.md, "Semantics" and "Events") and a driver that runs the real
-// breaker and the model side by side on one operation sequence, comparing
-// State, Stats, the published events and every call's result after each
-// step. TestModel drives it from random seeds; FuzzModel (fuzz_test.go)
-// from fuzzed bytes. Both decode their input with decodeModel, so a failing
-// seed can be replayed as a fuzz input.
+// (DESIGN.md, "Semantics" and "Events", and the doc comments of the trip
+// policies and options) and a driver that runs the real breaker and the
+// model side by side on one operation sequence, comparing State, Stats, the
+// published events and every call's result after each step. TestModel
+// drives it from random seeds with the spec's default policy, and
+// TestModelPolicies (model_policy_test.go) with the windowed policies,
+// backoff, the half-open deadline, shadow mode and Reconfigure; FuzzModel
+// (fuzz_test.go) from fuzzed bytes. All decode their input with
+// decodeModel, so a failing seed can be replayed as a fuzz input.
 
 // modelSequences is how many random sequences TestModel runs.
 const modelSequences = 3000
@@ -52,14 +56,16 @@ const modelPanic = "model panic"
 type opKind uint8
 
 const (
-	opCall   opKind = iota // a call that returns at once with out
-	opSlow                 // a call whose function moves the clock by d, then returns out
-	opReset                // Reset
-	opForce                // ForceOpen
-	opState                // read State first in the check
-	opStats                // read Stats first in the check
-	opStart                // start a call that blocks until opFinish
-	opFinish               // finish the blocked call idx with out
+	opCall        opKind = iota // a call that returns at once with out
+	opSlow                      // a call whose function moves the clock by d, then returns out
+	opReset                     // Reset
+	opForce                     // ForceOpen
+	opState                     // read State first in the check
+	opStats                     // read Stats first in the check
+	opStart                     // start a call that blocks until opFinish
+	opFinish                    // finish the blocked call idx with out
+	opBurst                     // calls that return at once, one per outs, checked once at the end
+	opReconfigure               // Reconfigure (or SetShadowMode) as rc says
 )
 
 // modelOp is one step: move the clock by advance (no check in between, so
@@ -70,6 +76,8 @@ type modelOp struct {
 	out     outcome
 	d       time.Duration
 	idx     int
+	outs    []outcome
+	rc      reconf
 }
 
 func (op modelOp) String() string {
@@ -94,6 +102,10 @@ func (op modelOp) String() string {
 		sb.WriteString("start in-flight call")
 	case opFinish:
 		fmt.Fprintf(&sb, "finish in-flight call #%d with %s", op.idx, op.out)
+	case opBurst:
+		fmt.Fprintf(&sb, "calls %v", op.outs)
+	case opReconfigure:
+		fmt.Fprintf(&sb, "Reconfigure %s", op.rc)
 	}
 	return sb.String()
 }
@@ -107,15 +119,94 @@ const (
 	eventsQuiet                      // default Sync bus, nobody subscribed
 )
 
+// modelConfig is a breaker's configuration as the model sees it. Without a
+// windowed policy it is built with WithFailureThreshold, as the spec's
+// default; with one, with WithTripPolicy.
 type modelConfig struct {
-	threshold int
+	threshold int // ConsecutiveFailures; 0: that policy is off
 	trials    int
 	timeout   time.Duration
 	events    eventsMode
+	rate      *modelPolicy  // FailureRate; nil: off
+	slow      *modelPolicy  // SlowCalls; nil: off
+	backoff   *modelBackoff // nil: every open period lasts the recovery timeout
+	maxWait   time.Duration // WithHalfOpenMaxWait; 0: no bound
+	shadow    bool          // shadow mode (also switched by SetShadowMode)
+
+	policyInput bool // decoded from a policy input (see decodePolicyModel)
 }
 
 func (c modelConfig) String() string {
-	return fmt.Sprintf("threshold=%d half_open_max_calls=%d recovery_timeout=%v events=%d", c.threshold, c.trials, c.timeout, c.events)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "threshold=%d half_open_max_calls=%d recovery_timeout=%v events=%d", c.threshold, c.trials, c.timeout, c.events)
+	if c.rate != nil {
+		fmt.Fprintf(&sb, " %s", c.rate.trip())
+	}
+	if c.slow != nil {
+		fmt.Fprintf(&sb, " %s", c.slow.trip())
+	}
+	if c.backoff != nil {
+		fmt.Fprintf(&sb, " backoff(%v, %v, x%v, jitter 0)", c.backoff.initial, c.backoff.max, c.backoff.mult)
+	}
+	if c.maxWait > 0 {
+		fmt.Fprintf(&sb, " half_open_max_wait=%v", c.maxWait)
+	}
+	if c.shadow {
+		sb.WriteString(" shadow")
+	}
+	return sb.String()
+}
+
+// windowed reports whether c has a windowed policy.
+func (c modelConfig) windowed() bool { return c.rate != nil || c.slow != nil }
+
+// tripPolicies lists c's policies for WithTripPolicy.
+func (c modelConfig) tripPolicies() []breaker.TripPolicy {
+	var ps []breaker.TripPolicy
+	if c.threshold > 0 {
+		ps = append(ps, breaker.ConsecutiveFailures(c.threshold))
+	}
+	if c.rate != nil {
+		ps = append(ps, c.rate.trip())
+	}
+	if c.slow != nil {
+		ps = append(ps, c.slow.trip())
+	}
+	return ps
+}
+
+// options configures a breaker as c (clock, predicate and bus aside).
+func (c modelConfig) options() []breaker.Option {
+	opts := []breaker.Option{breaker.WithHalfOpenMaxCalls(c.trials), breaker.WithRecoveryTimeout(c.timeout)}
+	if c.windowed() {
+		opts = append(opts, breaker.WithTripPolicy(c.tripPolicies()...))
+	} else {
+		opts = append(opts, breaker.WithFailureThreshold(c.threshold))
+	}
+	if c.backoff != nil {
+		opts = append(opts, breaker.WithRecoveryBackoff(c.backoff.initial, c.backoff.max, c.backoff.mult, 0))
+	}
+	if c.maxWait > 0 {
+		opts = append(opts, breaker.WithHalfOpenMaxWait(c.maxWait))
+	}
+	if c.shadow {
+		opts = append(opts, breaker.WithShadowMode(true))
+	}
+	return opts
+}
+
+// openFor is how long an open period lasts after reopens failed probes
+// since the breaker last closed: the recovery timeout, or with a backoff
+// initial, initial*mult, initial*mult², ... capped at max.
+func (c modelConfig) openFor(reopens int) int64 {
+	if c.backoff == nil {
+		return int64(c.timeout)
+	}
+	d := float64(c.backoff.initial)
+	for range reopens {
+		d = min(d*c.backoff.mult, float64(c.backoff.max))
+	}
+	return int64(d)
 }
 
 // maxModelSteps bounds the steps decoded from one input.
@@ -127,8 +218,11 @@ const maxInFlight = 3
 var modelTimeouts = [...]time.Duration{time.Nanosecond, time.Second, 30 * time.Second, time.Hour}
 
 // decodeModel turns bytes into a configuration and a sequence of steps.
-// Every byte string decodes to something valid: 2 bytes of configuration,
-// then 3 bytes per step (operation, argument, clock move).
+// Every byte string decodes to something valid. The first two bytes are
+// the configuration; when the second has its top bit set the input
+// configures the trip policies too (see decodePolicyModel), else it has the
+// spec's default policy and 3 bytes per step (operation, argument, clock
+// move) follow.
 func decodeModel(data []byte) (modelConfig, []modelOp) {
 	var c0, c1 byte
 	if len(data) > 0 {
@@ -136,6 +230,9 @@ func decodeModel(data []byte) (modelConfig, []modelOp) {
 	}
 	if len(data) > 1 {
 		c1 = data[1]
+	}
+	if c1&0x80 != 0 {
+		return decodePolicyModel(c0, c1, data[2:])
 	}
 	cfg := modelConfig{
 		threshold: 1 + int(c0%4),
@@ -208,13 +305,15 @@ func decodeModel(data []byte) (modelConfig, []modelOp) {
 	return cfg, ops
 }
 
-// randomModelInput returns the input of random sequence seed.
+// randomModelInput returns the input of random sequence seed, with the
+// default policy.
 func randomModelInput(seed uint64) []byte {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	data := make([]byte, 2+3*(10+rng.IntN(90)))
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
+	data[1] &^= 0x80
 	return data
 }
 
@@ -240,13 +339,15 @@ func (e modelEvent) String() string {
 
 // admission is what the model hands to an admitted call.
 type admission struct {
-	gen   uint64
-	state breaker.State
-	start int64
+	gen    uint64
+	state  breaker.State
+	start  int64
+	cfg    modelConfig // the settings the call was admitted under: they judge it
+	shadow bool        // shadow mode ran a call the breaker would have rejected
 }
 
-// model is the reference: a direct, sequential reading of DESIGN.md.
-// Times are nanoseconds since t0, the breaker's base.
+// model is the reference: a direct, sequential reading of DESIGN.md and the
+// doc comments. Times are nanoseconds since t0, the breaker's base.
 type model struct {
 	cfg modelConfig
 	now int64
@@ -261,20 +362,36 @@ type model struct {
 	failures  int   // the consecutive-failure count carried by the last transition
 	start     int64 // when the current period began (LastStateChange)
 	retryAt   int64 // open: when a probe may run
+	openFor   int64 // open: how long this open period lasts (forced: the hint RetryAfter gives)
+	reopens   int   // failed probes since the breaker last closed (the backoff's exponent)
+
+	// The windows of the windowed policies: the current closed period's
+	// calls, emptied by every transition. nil without the policy.
+	rateWin, slowWin *modelWindow
 
 	lastFail                        int64
 	successes, fails, rej, ignoreds uint64
+	shadowed, slowCalls             uint64
 
 	events []modelEvent
 
 	// coverage counters
-	reanchors int
-	stale     int
-	reasons   map[breaker.Reason]int
+	reanchors   int
+	stale       int
+	reasons     map[breaker.Reason]int
+	cov         map[string]int
+	timedOutGen uint64 // the half-open period that half_open_timeout ended last
 }
 
 func newModel(cfg modelConfig) *model {
-	return &model{cfg: cfg, start: modelNever, lastFail: modelNever, reasons: map[breaker.Reason]int{}}
+	m := &model{cfg: cfg, start: modelNever, lastFail: modelNever, reasons: map[breaker.Reason]int{}, cov: map[string]int{}}
+	if cfg.rate != nil {
+		m.rateWin = newModelWindow(cfg.rate.win, 0, m.cov)
+	}
+	if cfg.slow != nil {
+		m.slowWin = newModelWindow(cfg.slow.win, 0, m.cov)
+	}
+	return m
 }
 
 func (m *model) wall(t int64) time.Time {
@@ -297,14 +414,36 @@ func (m *model) swap(to breaker.State, forced bool, reason breaker.Reason, failu
 	m.gen++
 	m.start, m.failures = m.now, failures
 	m.count, m.inFlight, m.succeeded = 0, 0, 0
-	if to == breaker.Open {
-		m.count = failures
-		m.retryAt = satAdd(m.now, int64(m.cfg.timeout))
-		if forced {
-			m.retryAt = math.MaxInt64
+	switch to {
+	case breaker.Open:
+		// Each failed probe (a failed or overdue trial) lengthens the next
+		// open period; any other opening starts from the first.
+		if from == breaker.HalfOpen && !forced {
+			m.reopens++
+		} else {
+			m.reopens = 0
 		}
+		m.count = failures
+		m.openFor = m.cfg.openFor(m.reopens)
+		m.retryAt = satAdd(m.now, m.openFor)
+		if forced {
+			m.openFor, m.retryAt = m.cfg.openFor(0), math.MaxInt64
+		}
+		if m.cfg.backoff != nil && m.reopens > 0 && !forced {
+			m.cov["backoff_reopen"]++
+			if m.openFor == int64(m.cfg.backoff.max) && m.cfg.backoff.mult > 1 {
+				m.cov["backoff_capped"]++
+			}
+		}
+	case breaker.Closed:
+		m.reopens = 0
 	}
 	m.state, m.forced = to, forced
+	for _, w := range []*modelWindow{m.rateWin, m.slowWin} {
+		if w != nil {
+			w.reset(m.now)
+		}
+	}
 	if from == breaker.Closed && to == breaker.Closed {
 		return // Reset of a closed breaker: a new period, no change to report
 	}
@@ -313,49 +452,76 @@ func (m *model) swap(to breaker.State, forced bool, reason breaker.Reason, failu
 		time: m.wall(m.now), failures: failures, call: call})
 }
 
-// refresh is the lazy open to half-open transition, with re-anchoring when
-// the clock went back past the opening.
+// refresh applies the lazy transitions: open to half-open once the open
+// period has passed (re-anchoring it when the clock went back past the
+// opening), and half-open back to open once trials overstay the half-open
+// deadline.
 func (m *model) refresh(call int) {
-	if m.state != breaker.Open || m.forced {
-		return
-	}
-	if m.now < m.start {
-		m.start, m.retryAt = m.now, satAdd(m.now, int64(m.cfg.timeout))
-		m.reanchors++
-		return
-	}
-	if m.now >= m.retryAt {
-		m.swap(breaker.HalfOpen, false, breaker.ReasonRecoveryTimeout, m.failures, call)
+	switch {
+	case m.state == breaker.Open && !m.forced:
+		if m.now < m.start {
+			m.start, m.retryAt = m.now, satAdd(m.now, m.openFor)
+			m.reanchors++
+			return
+		}
+		if m.now >= m.retryAt {
+			m.swap(breaker.HalfOpen, false, breaker.ReasonRecoveryTimeout, m.failures, call)
+		}
+	case m.state == breaker.HalfOpen:
+		m.overdue(call)
 	}
 }
 
-// admit reports whether a call is permitted, updating the model as the
-// breaker does.
+// overdue reopens a half-open breaker whose trials are still in flight the
+// half-open deadline after it went half-open, and reports whether it did.
+func (m *model) overdue(call int) bool {
+	if m.cfg.maxWait <= 0 || m.inFlight == 0 || m.now-m.start < int64(m.cfg.maxWait) {
+		return false
+	}
+	m.timedOutGen = m.gen
+	m.swap(breaker.Open, false, breaker.ReasonHalfOpenTimeout, m.failures, call)
+	return true
+}
+
+// admit reports whether a call may run, updating the model as the breaker
+// does. In shadow mode a call the breaker would reject runs as a shadow.
 func (m *model) admit(call int) (admission, bool) {
 	for {
 		switch m.state {
 		case breaker.Closed:
-			return admission{gen: m.gen, state: breaker.Closed, start: m.now}, true
+			return admission{gen: m.gen, state: breaker.Closed, start: m.now, cfg: m.cfg}, true
 		case breaker.HalfOpen:
-			if m.inFlight+m.succeeded >= m.cfg.trials {
-				m.reject(call)
-				return admission{}, false
+			if m.inFlight+m.succeeded < m.cfg.trials {
+				m.inFlight++
+				return admission{gen: m.gen, state: breaker.HalfOpen, start: m.now, cfg: m.cfg}, true
 			}
-			m.inFlight++
-			return admission{gen: m.gen, state: breaker.HalfOpen, start: m.now}, true
+			if m.overdue(call) {
+				continue
+			}
 		default:
 			before := m.gen
 			m.refresh(call)
-			if m.gen == before {
-				m.reject(call)
-				return admission{}, false
+			if m.gen != before {
+				continue
 			}
 		}
+		if m.cfg.shadow {
+			m.cov[[...]string{"", "shadow_open", "shadow_half_open"}[m.state]]++
+			if m.forced {
+				m.cov["shadow_forced"]++
+			}
+			return admission{gen: m.gen, state: m.state, start: m.now, cfg: m.cfg, shadow: true}, true
+		}
+		m.reject(call)
+		return admission{}, false
 	}
 }
 
 func (m *model) reject(call int) {
 	m.rej++
+	if m.cfg.backoff != nil && m.state == breaker.Open && !m.forced {
+		m.cov["backoff_retry_after"]++
+	}
 	m.events = append(m.events, modelEvent{kind: breaker.EventCall, outcome: breaker.OutcomeRejected,
 		err: openErrString(m.state, m.forced), call: call})
 }
@@ -364,19 +530,31 @@ func (m *model) reject(call int) {
 func (m *model) retryAfter() time.Duration {
 	switch {
 	case m.forced:
-		return m.cfg.timeout
+		return time.Duration(m.openFor)
 	case m.state != breaker.Open:
 		return 0
 	}
-	return time.Duration(max(0, min(m.retryAt-m.now, int64(m.cfg.timeout))))
+	return time.Duration(max(0, min(m.retryAt-m.now, m.openFor)))
 }
 
 // finish records the outcome of an admitted call.
 func (m *model) finish(a admission, out outcome, call int) {
-	ev := modelEvent{kind: breaker.EventCall, duration: time.Duration(max(0, m.now-a.start)), call: call}
+	dur := max(0, m.now-a.start)
+	ev := modelEvent{kind: breaker.EventCall, duration: time.Duration(dur), call: call}
+	slow := a.cfg.slow != nil && dur >= int64(a.cfg.slow.slowerThan)
+	if slow {
+		m.slowCalls++
+		m.cov["slow_call"]++
+		if dur == int64(a.cfg.slow.slowerThan) {
+			m.cov["slow_exactly_threshold"]++
+		}
+	}
 	current := a.gen == m.gen
 	if !current {
 		m.stale++
+		if a.state == breaker.HalfOpen && a.gen == m.timedOutGen && !a.shadow {
+			m.cov["late_trial_after_timeout"]++
+		}
 	}
 	switch out {
 	case outSuccess:
@@ -392,6 +570,14 @@ func (m *model) finish(a admission, out outcome, call int) {
 	case outCancelled:
 		ev.outcome, ev.err = breaker.OutcomeIgnored, errBoom.Error()
 	}
+	if a.shadow {
+		// It ran only because of shadow mode: counted apart, and it does
+		// not move the state machine.
+		m.shadowed++
+		ev.outcome = breaker.OutcomeShadowRejected
+		m.events = append(m.events, ev)
+		return
+	}
 	m.events = append(m.events, ev) // the call event precedes the change it causes
 	switch ev.outcome {
 	case breaker.OutcomeSuccess:
@@ -400,7 +586,8 @@ func (m *model) finish(a admission, out outcome, call int) {
 		case !current:
 		case a.state == breaker.Closed:
 			m.count = 0
-		case m.succeeded+1 >= m.cfg.trials:
+			m.recordWindows(a, false, slow, call)
+		case m.succeeded+1 >= a.cfg.trials:
 			m.swap(breaker.Closed, false, breaker.ReasonTrialsSucceeded, 0, call)
 		default:
 			m.inFlight--
@@ -412,10 +599,14 @@ func (m *model) finish(a admission, out outcome, call int) {
 		switch {
 		case !current:
 		case a.state == breaker.Closed:
-			if m.count+1 >= m.cfg.threshold {
+			if a.cfg.threshold > 0 && m.count+1 >= a.cfg.threshold {
+				if m.cfg.rate != nil {
+					m.cov["threshold_trip_with_rate"]++
+				}
 				m.swap(breaker.Open, false, breaker.ReasonFailureThreshold, m.count+1, call)
 			} else {
 				m.count++
+				m.recordWindows(a, true, slow, call)
 			}
 		default:
 			m.swap(breaker.Open, false, breaker.ReasonTrialFailed, 1, call)
@@ -426,6 +617,47 @@ func (m *model) finish(a admission, out outcome, call int) {
 			m.inFlight--
 		}
 	}
+}
+
+// recordWindows adds a call of the current closed period to the windows of
+// the policies it was admitted under ("the new settings apply from the next
+// call on") and opens the breaker when one reaches its ratio over at least
+// its minimum of calls. When several policies say so at once the reason is
+// failure_rate, then slow_calls.
+func (m *model) recordWindows(a admission, failure, slow bool, call int) {
+	var reason breaker.Reason
+	if w := m.rateWin; w != nil && a.cfg.rate != nil {
+		w.add(m.now, failure, false)
+		if calls, fails, _ := w.counts(m.now); m.judge(a.cfg.rate, calls, fails) {
+			reason = breaker.ReasonFailureRate
+		}
+	}
+	if w := m.slowWin; w != nil && a.cfg.slow != nil {
+		w.add(m.now, false, slow)
+		if calls, _, slows := w.counts(m.now); m.judge(a.cfg.slow, calls, slows) && reason == 0 {
+			reason = breaker.ReasonSlowCalls
+		}
+	}
+	if reason == 0 {
+		return
+	}
+	if reason == breaker.ReasonFailureRate && a.cfg.threshold > 0 {
+		m.cov["rate_trip_with_threshold"]++
+	}
+	m.swap(breaker.Open, false, reason, m.count, call)
+}
+
+// judge reports whether policy p trips on a window of calls holding count
+// failed (or slow) ones: at least ratio of them, and at least minCalls.
+func (m *model) judge(p *modelPolicy, calls, count int) bool {
+	if p == nil || calls == 0 {
+		return false
+	}
+	reached := float64(count)/float64(calls) >= p.ratio
+	if reached && calls < p.minCalls {
+		m.cov["min_calls_gated"]++
+	}
+	return reached && calls >= p.minCalls
 }
 
 func (m *model) forceOpen() {
@@ -447,17 +679,26 @@ func (m *model) reset() {
 
 func (m *model) stats() breaker.Stats {
 	s := breaker.Stats{
-		Name:            "model",
-		State:           m.state,
-		LastFailureTime: m.wall(m.lastFail),
-		LastStateChange: m.wall(m.start),
-		TotalSuccesses:  m.successes,
-		TotalFailures:   m.fails,
-		TotalRejected:   m.rej,
-		TotalIgnored:    m.ignoreds,
-		Forced:          m.forced,
+		Name:                "model",
+		State:               m.state,
+		LastFailureTime:     m.wall(m.lastFail),
+		LastStateChange:     m.wall(m.start),
+		TotalSuccesses:      m.successes,
+		TotalFailures:       m.fails,
+		TotalRejected:       m.rej,
+		TotalIgnored:        m.ignoreds,
+		TotalShadowRejected: m.shadowed,
+		TotalSlowCalls:      m.slowCalls,
+		Forced:              m.forced,
+		Shadow:              m.cfg.shadow,
 	}
-	s.TotalCalls = s.TotalSuccesses + s.TotalFailures + s.TotalRejected + s.TotalIgnored
+	s.TotalCalls = s.TotalSuccesses + s.TotalFailures + s.TotalRejected + s.TotalIgnored + s.TotalShadowRejected
+	if m.cfg.rate != nil {
+		s.FailureRate = m.rateWin.stats(m.cfg.rate, m.now)
+	}
+	if m.cfg.slow != nil {
+		s.SlowCallRate = m.slowWin.stats(m.cfg.slow, m.now)
+	}
 	switch m.state {
 	case breaker.Closed, breaker.Open:
 		s.FailureCount = m.count
@@ -466,6 +707,30 @@ func (m *model) stats() breaker.Stats {
 		s.SuccessCount = m.succeeded
 	}
 	return s
+}
+
+// diffStats describes how got differs from want, or returns "". With
+// windows false the windows' counts are not compared, only their settings.
+func diffStats(got, want breaker.Stats, windows bool) string {
+	var diffs []string
+	for _, w := range []struct {
+		name      string
+		got, want *breaker.WindowStats
+	}{{"FailureRate", got.FailureRate, want.FailureRate}, {"SlowCallRate", got.SlowCallRate, want.SlowCallRate}} {
+		switch {
+		case (w.got == nil) != (w.want == nil):
+			diffs = append(diffs, fmt.Sprintf("%s: got %v, want %v", w.name, w.got, w.want))
+		case w.got == nil:
+		case windows && *w.got != *w.want,
+			w.got.Threshold != w.want.Threshold || w.got.MinCalls != w.want.MinCalls:
+			diffs = append(diffs, fmt.Sprintf("%s: got %+v, want %+v", w.name, *w.got, *w.want))
+		}
+	}
+	got.FailureRate, got.SlowCallRate, want.FailureRate, want.SlowCallRate = nil, nil, nil, nil
+	if got != want {
+		diffs = append(diffs, fmt.Sprintf("got  %+v\n  want %+v", got, want))
+	}
+	return strings.Join(diffs, "\n  ")
 }
 
 func openErrString(s breaker.State, forced bool) string {
@@ -526,6 +791,27 @@ type flight struct {
 	done    chan callResult
 }
 
+// heldOpenError is a rejection's *OpenError with what the model knew of
+// its period when it was returned: its RetryAfter must keep telling the
+// time left until that period's probe as the clock moves.
+type heldOpenError struct {
+	err              *breaker.OpenError
+	retryAt, openFor int64
+	state            breaker.State
+	forced           bool
+}
+
+// retryAfter is what err.RetryAfter() must say at now.
+func (h *heldOpenError) retryAfter(now int64) time.Duration {
+	switch {
+	case h.forced:
+		return time.Duration(h.openFor)
+	case h.state != breaker.Open:
+		return 0
+	}
+	return time.Duration(max(0, min(h.retryAt-now, h.openFor)))
+}
+
 type callResult struct {
 	err      error
 	panicked any
@@ -535,11 +821,12 @@ type callResult struct {
 type modelStats struct {
 	sequences, steps, calls, inFlight, stale, reanchors int
 	reasons                                             map[breaker.Reason]int
+	cov                                                 map[string]int
 }
 
 func (s *modelStats) add(m *model, steps, calls, inFlight int) {
 	if s.reasons == nil {
-		s.reasons = map[breaker.Reason]int{}
+		s.reasons, s.cov = map[breaker.Reason]int{}, map[string]int{}
 	}
 	s.sequences++
 	s.steps += steps
@@ -550,6 +837,23 @@ func (s *modelStats) add(m *model, steps, calls, inFlight int) {
 	for r, n := range m.reasons {
 		s.reasons[r] += n
 	}
+	for k, n := range m.cov {
+		s.cov[k] += n
+	}
+}
+
+// covString lists the coverage counters in a stable order.
+func (s *modelStats) covString() string {
+	keys := make([]string, 0, len(s.cov))
+	for k := range s.cov {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sb, " %s=%d", k, s.cov[k])
+	}
+	return sb.String()
 }
 
 // modelRun drives one breaker and one model through a sequence.
@@ -558,11 +862,13 @@ type modelRun struct {
 	label   string
 	cfg     modelConfig
 	ops     []modelOp
+	notes   map[int]any // what a step did beyond its description
 	step    int
 	b       *breaker.Breaker
 	clock   *breakertest.Clock
 	m       *model
 	rec     *modelRecorder
+	held    *heldOpenError // the last rejection's error, read again at every check
 	flights []*flight
 	nextID  int
 	calls   int
@@ -573,14 +879,11 @@ type modelRun struct {
 // difference between the breaker and the model.
 func runModel(t testing.TB, label string, data []byte, st *modelStats) {
 	cfg, ops := decodeModel(data)
-	r := &modelRun{t: t, label: label, cfg: cfg, ops: ops, m: newModel(cfg), clock: breakertest.NewClock(t0)}
-	opts := []breaker.Option{
+	r := &modelRun{t: t, label: label, cfg: cfg, ops: ops, notes: map[int]any{}, m: newModel(cfg), clock: breakertest.NewClock(t0)}
+	opts := append(cfg.options(),
 		breaker.WithClock(r.clock),
-		breaker.WithFailureThreshold(cfg.threshold),
-		breaker.WithHalfOpenMaxCalls(cfg.trials),
-		breaker.WithRecoveryTimeout(cfg.timeout),
 		breaker.WithFailurePredicate(func(err error) bool { return !errors.Is(err, errIgnored) }),
-	}
+	)
 	if cfg.events == eventsNilBus {
 		opts = append(opts, breaker.WithEventBus(nil))
 	}
@@ -629,17 +932,29 @@ func (r *modelRun) fatalf(format string, args ...any) {
 	fmt.Fprintf(&sb, format, args...)
 	sb.WriteString("\nlast steps:\n")
 	for i := max(0, r.step-20); i <= r.step && i < len(r.ops); i++ {
-		fmt.Fprintf(&sb, "  %3d: %s\n", i, r.ops[i])
+		fmt.Fprintf(&sb, "  %3d: %s", i, r.ops[i])
+		if n, ok := r.notes[i]; ok {
+			fmt.Fprintf(&sb, " [%v]", n)
+		}
+		sb.WriteString("\n")
 	}
 	if r.step >= len(r.ops) {
 		sb.WriteString("  (landing the calls still in flight)\n")
 	}
-	fmt.Fprintf(&sb, "model: state=%s forced=%v gen=%d count=%d trials in flight=%d succeeded=%d in flight=%d now=%v",
-		r.m.state, r.m.forced, r.m.gen, r.m.count, r.m.inFlight, r.m.succeeded, len(r.flights), time.Duration(r.m.now))
+	fmt.Fprintf(&sb, "model: state=%s forced=%v gen=%d count=%d trials in flight=%d succeeded=%d reopens=%d in flight=%d now=%v\n",
+		r.m.state, r.m.forced, r.m.gen, r.m.count, r.m.inFlight, r.m.succeeded, r.m.reopens, len(r.flights), time.Duration(r.m.now))
+	fmt.Fprintf(&sb, "model config now: %s", r.m.cfg)
 	r.t.Fatal(sb.String())
 }
 
 func (r *modelRun) move(d time.Duration) {
+	if modelKnownBugs.negativeTime && r.cfg.policyInput && r.m.now+int64(d) < 0 {
+		// Keep the breaker's time from going before its creation: a time
+		// window restarted there panics (see modelKnownBugs).
+		d = -time.Duration(r.m.now)
+		r.notes[r.step] = "clock move stopped at the breaker's creation"
+		r.m.cov["steered_clock"]++
+	}
 	r.clock.Advance(d)
 	r.m.now += int64(d)
 }
@@ -672,6 +987,10 @@ func (r *modelRun) do(op modelOp) {
 	switch op.kind {
 	case opCall, opSlow:
 		r.call(op)
+	case opBurst:
+		for _, out := range op.outs {
+			r.call(modelOp{kind: opCall, out: out})
+		}
 	case opReset:
 		r.b.Reset()
 		r.m.reset()
@@ -687,6 +1006,8 @@ func (r *modelRun) do(op modelOp) {
 			op.idx %= len(r.flights)
 			r.finish(op)
 		}
+	case opReconfigure:
+		r.reconfigure(op.rc)
 	}
 	r.check(op.kind)
 }
@@ -708,7 +1029,7 @@ func (r *modelRun) call(op modelOp) {
 		})
 	}()
 	if ran != permitted {
-		r.fatalf("call ran=%v, model permitted=%v (err %v)", ran, permitted, res.err)
+		r.fatalf("call ran=%v, model permitted=%v (err %v, panic %v)", ran, permitted, res.err, res.panicked)
 	}
 	if !permitted {
 		r.checkRejected(res)
@@ -745,7 +1066,7 @@ func (r *modelRun) start() {
 	case res := <-f.done:
 		cancel()
 		if permitted {
-			r.fatalf("in-flight call %d was rejected (%v), the model admits it", id, res.err)
+			r.fatalf("in-flight call %d was rejected (%v, panic %v), the model admits it", id, res.err, res.panicked)
 		}
 		r.checkRejected(res)
 	}
@@ -772,6 +1093,7 @@ func (r *modelRun) checkRejected(res callResult) {
 	if got, want := oe.RetryAfter(), r.m.retryAfter(); got != want {
 		r.fatalf("RetryAfter() = %v, model says %v", got, want)
 	}
+	r.held = &heldOpenError{err: oe, retryAt: r.m.retryAt, openFor: r.m.openFor, state: r.m.state, forced: r.m.forced}
 }
 
 func (r *modelRun) checkResult(out outcome, res callResult) {
@@ -803,8 +1125,12 @@ func (r *modelRun) check(kind opKind) {
 	}
 	readStats := func() {
 		r.m.refresh(0)
-		if got, want := r.b.Stats(), r.m.stats(); got != want {
-			r.fatalf("Stats() differ:\n  got  %+v\n  want %+v", got, want)
+		// While the breaker is not closed its windows are compared only
+		// when the known bug that keeps them filled is fixed (see
+		// modelKnownBugs).
+		windows := r.m.state == breaker.Closed || !modelKnownBugs.windowAfterOpening
+		if d := diffStats(r.b.Stats(), r.m.stats(), windows); d != "" {
+			r.fatalf("Stats() differ:\n  %s", d)
 		}
 	}
 	if kind == opStats {
@@ -813,6 +1139,17 @@ func (r *modelRun) check(kind opKind) {
 	} else {
 		readState()
 		readStats()
+	}
+	if h := r.held; h != nil {
+		if got, want := h.err.RetryAfter(), h.retryAfter(r.m.now); got != want {
+			r.fatalf("RetryAfter() of the last rejection's error = %v now, model says %v", got, want)
+		}
+		if h.state == breaker.Open && !h.forced && r.m.now < h.retryAt-h.openFor {
+			r.m.cov["retry_after_clock_back"]++
+		}
+	}
+	if r.m.state == breaker.HalfOpen && r.m.inFlight == 0 && r.m.succeeded >= r.m.cfg.trials {
+		r.fatalf("half-open with %d trials succeeded, none in flight and half_open_max_calls %d: no call can ever close it", r.m.succeeded, r.m.cfg.trials)
 	}
 	if r.rec == nil {
 		r.m.events = nil
@@ -832,10 +1169,11 @@ func (r *modelRun) check(kind opKind) {
 
 // TestModel runs modelSequences random operation sequences (calls of every
 // outcome, calls held in flight across transitions, clock moves in both
-// directions, Reset, ForceOpen, reads) against the reference model. After
-// every step State, Stats, the published events and the call's result must
-// equal the model's. A failure names the seed and the last steps; replay it
-// with FuzzModel by adding randomModelInput(seed) to its corpus.
+// directions, Reset, ForceOpen, reads) against the reference model with the
+// spec's default policy. After every step State, Stats, the published
+// events and the call's result must equal the model's. A failure names the
+// seed and the last steps; replay it with FuzzModel by adding
+// randomModelInput(seed) to its corpus.
 func TestModel(t *testing.T) {
 	var st modelStats
 	for seed := range uint64(modelSequences) {
