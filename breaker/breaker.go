@@ -433,7 +433,7 @@ func (b *Breaker) finish(ctx context.Context, c *config, t ticket, o Outcome, er
 			}
 			changed = b.recordWindows(ctx, c, t, false, slow, timed, now)
 		} else {
-			changed = b.trialSucceeded(ctx, c, t.gen)
+			changed = b.trialSucceeded(ctx, t.gen)
 		}
 	case o == OutcomeFailure:
 		now = b.nowIf(timed, now)
@@ -478,12 +478,14 @@ func (b *Breaker) recordWindows(ctx context.Context, c *config, t ticket, failur
 	}
 	now = b.nowIf(haveNow, now)
 	var reason Reason
-	if ws.rate != nil {
+	// The windows are those of now, the policies those the call was admitted
+	// under: Reconfigure may have added or removed one meanwhile.
+	if ws.rate != nil && c.rate != nil {
 		if calls, fails, _, ok := ws.rate.record(t.gen, now, failure, false); ok && tripped(c.rate, calls, fails) {
 			reason = ReasonFailureRate
 		}
 	}
-	if ws.slow != nil {
+	if ws.slow != nil && c.slow != nil {
 		if calls, _, slows, ok := ws.slow.record(t.gen, now, false, slow); ok && tripped(c.slow, calls, slows) && reason == 0 {
 			reason = ReasonSlowCalls
 		}
@@ -540,13 +542,15 @@ func (b *Breaker) countFailure(ctx context.Context, c *config, gen uint64, now i
 
 // trialSucceeded records a successful trial in the half-open period gen and
 // closes the breaker when enough have succeeded.
-func (b *Breaker) trialSucceeded(ctx context.Context, c *config, gen uint64) bool {
+func (b *Breaker) trialSucceeded(ctx context.Context, gen uint64) bool {
 	for {
 		w := b.word.Load()
 		if wGen(w) != gen || wState(w) != HalfOpen {
 			return false
 		}
-		if succeeded(w)+1 >= c.halfOpenMaxCalls {
+		// The current count, not the one the trial was admitted under:
+		// Reconfigure may have lowered it.
+		if succeeded(w)+1 >= b.cfg.Load().halfOpenMaxCalls {
 			return b.transition(ctx, w, Closed, ReasonTrialsSucceeded, b.now(), 0)
 		}
 		if b.word.CompareAndSwap(w, w-1+1<<trialShift) {

@@ -587,7 +587,7 @@ func (m *model) finish(a admission, out outcome, call int) {
 		case a.state == breaker.Closed:
 			m.count = 0
 			m.recordWindows(a, false, slow, call)
-		case m.succeeded+1 >= a.cfg.trials:
+		case m.succeeded+1 >= m.cfg.trials: // the current count: Reconfigure may have lowered it
 			m.swap(breaker.Closed, false, breaker.ReasonTrialsSucceeded, 0, call)
 		default:
 			m.inFlight--

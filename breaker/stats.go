@@ -44,8 +44,9 @@ type Stats struct {
 	// TotalShadowRejected counts calls that shadow mode let run although
 	// the breaker would have rejected them (see WithShadowMode).
 	TotalShadowRejected uint64
-	// TotalSlowCalls counts admitted calls at least as slow as the
-	// SlowCalls policy's threshold; zero without that policy.
+	// TotalSlowCalls counts calls that ran at least as long as the
+	// SlowCalls policy's threshold (trials, ignored and shadow calls
+	// included); zero without that policy.
 	TotalSlowCalls uint64
 	// Forced reports that the breaker is held open by ForceOpen.
 	Forced bool

@@ -81,10 +81,11 @@ func (b *Breaker) swapLocked(ctx context.Context, w uint64, to State, forced boo
 	case HalfOpen:
 		np.reopens = old.reopens
 		np.err = &OpenError{Name: b.name, State: HalfOpen, b: b}
-	case Closed:
-		if ws := b.wins.Load(); ws != nil {
-			ws.reset(gen, now)
-		}
+	}
+	// Every transition empties the windows: they count the calls of one
+	// closed period, and a late call of an earlier one is dropped by gen.
+	if ws := b.wins.Load(); ws != nil {
+		ws.reset(gen, now)
 	}
 	b.period.Store(np)
 	if !b.word.CompareAndSwap(w, mkWord(to, gen, forced, count)) {
@@ -164,6 +165,14 @@ func (b *Breaker) Reset() {
 // be changed. A windowed trip policy whose window is unchanged keeps its
 // counts; a new or changed one starts empty.
 func (b *Breaker) Reconfigure(opts ...Option) error {
+	closed, err := b.reconfigure(opts)
+	if closed {
+		b.drain()
+	}
+	return err
+}
+
+func (b *Breaker) reconfigure(opts []Option) (changed bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.cfg.Load()
@@ -176,12 +185,12 @@ func (b *Breaker) Reconfigure(opts ...Option) error {
 	}
 	switch {
 	case c.clockSet:
-		return &ConfigError{Field: "clock", Value: c.clock, Reason: "cannot change at run time"}
+		return false, &ConfigError{Field: "clock", Value: c.clock, Reason: "cannot change at run time"}
 	case c.busSet:
-		return &ConfigError{Field: "event_bus", Value: c.bus, Reason: "cannot change at run time"}
+		return false, &ConfigError{Field: "event_bus", Value: c.bus, Reason: "cannot change at run time"}
 	}
 	if err := c.validate(); err != nil {
-		return err
+		return false, err
 	}
 	c.clock, c.bus = old.clock, old.bus
 	b.wins.Store(b.keepWindows(old, &c))
@@ -189,7 +198,17 @@ func (b *Breaker) Reconfigure(opts ...Option) error {
 		b.shadow.Store(c.shadow)
 	}
 	b.cfg.Store(&c)
-	return nil
+	// A half-open breaker that already has as many successful trials as the
+	// new count asks for closes now: no later trial could close it.
+	for {
+		w := b.word.Load()
+		if wState(w) != HalfOpen || succeeded(w) < c.halfOpenMaxCalls {
+			return false, nil
+		}
+		if b.swapLocked(context.Background(), w, Closed, false, ReasonTrialsSucceeded, b.now(), 0) {
+			return true, nil
+		}
+	}
 }
 
 // keepWindows builds the window state for c, keeping the windows whose

@@ -66,7 +66,8 @@ func (w *window) record(gen uint64, now int64, failure, slow bool) (calls, failu
 		w.next = (w.next + 1) % len(w.ring)
 	} else {
 		w.expire(now)
-		b := &w.buckets[w.last%int64(len(w.buckets))]
+		n := int64(len(w.buckets))
+		b := &w.buckets[((w.last%n)+n)%n]
 		b.calls++
 		if failure {
 			b.failures++
