@@ -9,22 +9,24 @@
 #   BENCH_TIME  (200ms) time per case and repetition
 #   BENCH_RUN   (.)     -bench pattern, e.g. '/lib=(fusebox|eapache)$'
 #   BENCH_OUT   (bench/bench.out) raw results, the file benchstat reads
+#   GO, BENCHSTAT   the go command and the benchstat binary
 set -euo pipefail
 
 cd "$(dirname "$0")"
+go=${GO:-go}
 count=${BENCH_COUNT:-6}
 cpu=${BENCH_CPU:-1,2,8}
 benchtime=${BENCH_TIME:-200ms}
 pattern=${BENCH_RUN:-.}
 out=${BENCH_OUT:-bench.out}
-benchstat=${BENCHSTAT:-$(go env GOPATH)/bin/benchstat}
+benchstat=${BENCHSTAT:-$("$go" env GOPATH)/bin/benchstat}
 
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 start=$(date +%s)
-go test -c -o "$bin/bench.test" .
+"$go" test -c -o "$bin/bench.test" .
 {
-	echo "# $(go version)"
+	echo "# $("$go" version)"
 	echo "# cpus: $(nproc); model: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 	echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "# go test -bench '$pattern' -benchmem -count $count -cpu $cpu -benchtime $benchtime, as $count interleaved passes"
@@ -47,4 +49,4 @@ echo
 echo
 "$benchstat" -filter '.name:/^Floor/ .unit:("ns/op" OR "allocs/op")' -col /gomaxprocs "$out"
 echo
-go run ./cmd/ratios "$out"
+"$go" run ./cmd/ratios "$out"
