@@ -13,7 +13,12 @@ demo:
 test: lint
 	$(GO) test -race -count=1 ./...
 	cd e2e && $(GO) test -race -count=1 ./...
-	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run . -bench '^$$' ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
+
+## bench: fusebox against its peers, -count 6 -cpu 1,2,8 (about 10 minutes on 2 cores); see bench/README.md
+bench:
+	$(GO) install golang.org/x/perf/cmd/benchstat@latest
+	GO=$(GO) BENCHSTAT=$(GOBIN)/benchstat bench/run.sh
 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := FuzzOptions FuzzName FuzzStatsJSON FuzzModel
