@@ -467,3 +467,14 @@ func TestStateStrings(t *testing.T) {
 	assert.Equal(t, []string{"success", "failure", "ignored", "rejected"},
 		[]string{breaker.OutcomeSuccess.String(), breaker.OutcomeFailure.String(), breaker.OutcomeIgnored.String(), breaker.OutcomeRejected.String()})
 }
+
+func TestNowReadsTheBreakersClock(t *testing.T) {
+	b, clock := newClocked(t)
+	assert.Equal(t, t0, b.Now())
+	clock.Advance(90 * time.Second)
+	assert.Equal(t, t0.Add(90*time.Second), b.Now())
+
+	real, err := breaker.New("real")
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), real.Now(), time.Minute)
+}

@@ -184,6 +184,11 @@ func (b *Breaker) observed() bool {
 	return b.bus != nil && b.bus.Active()
 }
 
+// Now reads the breaker's clock (see [WithClock]), as a time.Time without a
+// monotonic reading. Adapters that rate-limit or timestamp per breaker use
+// it to agree with the breaker, and with a test's manual clock.
+func (b *Breaker) Now() time.Time { return b.wall(b.now()) }
+
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.name }
 
