@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/httpbreaker"
 )
@@ -45,7 +48,7 @@ type app struct {
 	mux     *http.ServeMux
 	selfURL string // base URL of the service, set once it listens
 
-	// traced wraps each outgoing call; main sets it to start a span.
+	// traced wraps each outgoing call in a client span.
 	traced func(ctx context.Context, name string, call func(context.Context) error) error
 }
 
@@ -62,7 +65,6 @@ type appConfig struct {
 	sleep      func(time.Duration)
 	seed       uint64
 	adminToken string
-	metrics    http.Handler // nil: no /metrics route
 }
 
 // newApp builds the demo and starts its simulated dependencies. Close stops
@@ -74,7 +76,7 @@ func newApp(cfg appConfig) (*app, error) {
 		rng:    rand.New(rand.NewPCG(cfg.seed, 1)),
 		deps:   map[string]*depServer{},
 		mux:    http.NewServeMux(),
-		traced: func(ctx context.Context, _ string, call func(context.Context) error) error { return call(ctx) },
+		traced: tracedCall,
 	}
 	if a.sleep == nil {
 		a.sleep = func(time.Duration) {}
@@ -110,9 +112,6 @@ func newApp(cfg appConfig) (*app, error) {
 
 func (a *app) routes(cfg appConfig) {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	if cfg.metrics != nil {
-		a.mux.Handle("GET /metrics", cfg.metrics)
-	}
 	var statusOpts []httpbreaker.Option
 	if cfg.adminToken != "" {
 		want := []byte("Bearer " + cfg.adminToken)
@@ -128,7 +127,16 @@ func (a *app) routes(cfg appConfig) {
 	// the model_server breaker, so while that is open clients get 503 and
 	// Retry-After without the model being called.
 	model, _ := a.reg.Lookup("model_server")
-	a.mux.Handle("GET /api/predict", httpbreaker.NewHandler(model, http.HandlerFunc(a.predict)))
+	protected := httpbreaker.NewHandler(model, http.HandlerFunc(a.predict))
+	a.mux.Handle("GET /api/predict", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Continue the caller's trace, so the breaker's span events land on
+		// this request's server span.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		_ = serverSpan("GET /api/predict", func(ctx context.Context) error {
+			protected.ServeHTTP(w, r.WithContext(ctx))
+			return nil
+		})(ctx)
+	}))
 }
 
 // predict forwards to the model server and answers with its status.
@@ -140,6 +148,7 @@ func (a *app) predict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Header = r.Header.Clone()
+	otel.GetTextMapPropagator().Inject(r.Context(), propagation.HeaderCarrier(req.Header))
 	resp, err := a.plain.Do(req)
 	if err != nil {
 		http.Error(w, "model server unreachable", http.StatusBadGateway)
@@ -208,6 +217,7 @@ func (a *app) call(ctx context.Context, client *http.Client, url string, giveUp 
 	if err != nil {
 		return err
 	}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	if giveUp {
 		req.Header.Set(giveUpHeader, "1")
 		t := time.AfterFunc(5*time.Millisecond, cancel)

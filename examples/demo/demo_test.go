@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
 // startApp builds the demo on a manual clock and serves its routes.
@@ -24,12 +26,16 @@ func startApp(t *testing.T, sc scenario, token string) (*app, *breakertest.Clock
 	clock := breakertest.NewClock(time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC))
 	a, err := newApp(appConfig{scenario: sc, clock: clock, seed: 42, adminToken: token})
 	require.NoError(t, err)
+	metrics, err := prom.NewHandler(a.reg, prom.WithServiceName(serviceName), prom.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	a.mux.Handle("GET /metrics", metrics)
 	srv := httptest.NewServer(a.mux)
 	a.selfURL = srv.URL
 	t.Cleanup(func() {
 		http.DefaultClient.CloseIdleConnections()
 		srv.Close()
 		a.Close()
+		assert.NoError(t, metrics.Shutdown(context.Background()))
 	})
 	return a, clock
 }
@@ -111,7 +117,14 @@ func TestRoutes(t *testing.T) {
 		assert.Equal(t, breaker.Open, stats[i].State, want)
 	}
 
-	_, page := get(t, a.selfURL+"/breakers/?format=html")
+	_, page := get(t, a.selfURL+"/metrics")
+	for _, name := range []string{"database", "external_api", "model_server"} {
+		assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="`+name+`",circuit_breaker_state="open"`)
+	}
+	assert.Contains(t, page, `circuit_breaker_calls_total{circuit_breaker_name="model_server",circuit_breaker_outcome="rejected"`)
+	assert.Contains(t, page, `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="database",circuit_breaker_to_state="open"`)
+
+	_, page = get(t, a.selfURL+"/breakers/?format=html")
 	assert.Contains(t, page, `data-breaker="database"`)
 	assert.Contains(t, page, `data-state="open"`)
 

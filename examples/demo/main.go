@@ -28,8 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fusebox-go/fusebox/breaker"
-	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
 type options struct {
@@ -104,6 +103,10 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	logger := newLogger(o.logFormat, logOut)
 	sc := scenarios()[o.scenario]
 	clock := scaledClock{start: time.Now(), speed: o.speed}
+	shutdownTracing, err := setupTracing(ctx)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
 	a, err := newApp(appConfig{
 		scenario:   sc,
 		clock:      clock,
@@ -112,26 +115,23 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 		adminToken: os.Getenv("FUSEBOX_ADMIN_TOKEN"),
 	})
 	if err != nil {
-		return err
+		return errors.Join(err, shutdownTracing(context.Background()))
 	}
 	defer a.Close()
-
-	unsubscribe := a.reg.Events().Subscribe(events.HandlerFunc[breaker.Event](func(ctx context.Context, e breaker.Event) {
-		if e.Kind != breaker.EventStateChange {
-			return
+	// /metrics and the state-change logs come from the telemetry package:
+	// attached to the registry once, it sees every breaker.
+	promHandler, err := prom.NewHandler(a.reg, prom.WithServiceName(serviceName), prom.WithLogger(logger))
+	if err != nil {
+		return errors.Join(err, shutdownTracing(context.Background()))
+	}
+	a.mux.Handle("GET /metrics", promHandler)
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if ferr := errors.Join(promHandler.Shutdown(flushCtx), shutdownTracing(flushCtx)); ferr != nil {
+			logger.Warn("flushing telemetry", slog.Any("error", ferr))
 		}
-		level := slog.LevelInfo
-		if e.To == breaker.Open {
-			level = slog.LevelWarn
-		}
-		logger.LogAttrs(ctx, level, "circuit breaker state changed",
-			slog.String("circuit_breaker.name", e.Breaker.Name()),
-			slog.String("circuit_breaker.from_state", e.From.String()),
-			slog.String("circuit_breaker.to_state", e.To.String()),
-			slog.String("circuit_breaker.reason", e.Reason.String()),
-			slog.Int("circuit_breaker.consecutive_failures", e.ConsecutiveFailures))
-	}))
-	defer unsubscribe()
+	}()
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -143,7 +143,8 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 		slog.String("url", a.selfURL),
 		slog.String("scenario", sc.name), slog.String("about", sc.about),
 		slog.Float64("speed", o.speed),
-		slog.Bool("admin", os.Getenv("FUSEBOX_ADMIN_TOKEN") != ""))
+		slog.Bool("admin", os.Getenv("FUSEBOX_ADMIN_TOKEN") != ""),
+		slog.Bool("otlp", otlpConfigured()))
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
