@@ -97,8 +97,10 @@
 //	"circuit breaker rejected call"  DEBUG
 //	    attributes: circuit_breaker.name, circuit_breaker.state, circuit_breaker.suppressed
 //	    At most one record per breaker per interval ([WithRejectionLogInterval],
-//	    default 10s); circuit_breaker.suppressed counts the rejections not
-//	    logged since the previous record. Nothing is done when DEBUG is off.
+//	    default 10s, measured on the breaker's clock);
+//	    circuit_breaker.suppressed counts the rejections not logged since the
+//	    previous record. Nothing is done when DEBUG is off: not even a clock
+//	    read.
 //
 // # Bring your own MeterProvider
 //

@@ -32,9 +32,9 @@ type entry struct {
 	transitionAdd [3][3]atomic.Pointer[[]metric.AddOption] // [from][to]
 	rejectedEvent [3]atomic.Pointer[[]trace.EventOption]   // by state
 
-	// Rejection-log rate limit: the earliest time (see Telemetry.now) the
-	// next record may be written, and the rejections not logged since the
-	// previous one.
+	// Rejection-log rate limit: the earliest time, in Unix nanoseconds on
+	// the breaker's clock, the next record may be written, and the
+	// rejections not logged since the previous one.
 	nextLog    atomic.Int64
 	suppressed atomic.Uint64
 }

@@ -60,7 +60,6 @@ func newEnv(t *testing.T, opts ...telemetry.Option) *env {
 	all := append([]telemetry.Option{
 		telemetry.WithMeterProvider(mp),
 		telemetry.WithLogger(slog.New(e.logs)),
-		telemetry.WithNow(e.clock.Now),
 	}, opts...)
 	tel, err := telemetry.New(all...)
 	require.NoError(t, err)

@@ -25,7 +25,6 @@ type config struct {
 	meterProvider metric.MeterProvider
 	logger        *slog.Logger // nil: slog.Default() at emit time
 	rejectEvery   time.Duration
-	now           func() time.Time // nil: the monotonic system clock
 }
 
 func newConfig(opts []Option) config {
@@ -61,8 +60,10 @@ func WithLogger(l *slog.Logger) Option {
 // WithRejectionLogInterval sets how often, at most, each breaker's rejected
 // calls are logged: one DEBUG record per breaker per interval, carrying how
 // many rejections were not logged since the previous one. The interval is
-// measured on the system's monotonic clock. The default is 10s; zero or a
-// negative d logs every rejection.
+// measured on the breaker's own clock (breaker.WithClock; the system
+// clock by default), read only when DEBUG is enabled, so that a test's
+// manual clock drives it too. The default is 10s; zero or a negative d logs
+// every rejection.
 func WithRejectionLogInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.rejectEvery = max(d, 0) })
 }

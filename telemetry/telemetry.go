@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -29,7 +28,6 @@ type Telemetry struct {
 	cfg   config
 	meter metric.Meter
 	inst  instruments
-	base  time.Time // origin of now
 }
 
 // New creates the instruments under the scope [ScopeName] with version
@@ -43,11 +41,7 @@ func New(opts ...Option) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Telemetry{cfg: cfg, meter: meter, inst: inst, base: time.Now()}
-	if cfg.now != nil {
-		t.base = cfg.now()
-	}
-	return t, nil
+	return &Telemetry{cfg: cfg, meter: meter, inst: inst}, nil
 }
 
 // AttachRegistry starts observing every breaker of reg, including breakers
@@ -218,7 +212,7 @@ func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
 	if !logger.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	now := t.now()
+	now := e.Breaker.Now().UnixNano()
 	next := ent.nextLog.Load()
 	if now < next || !ent.nextLog.CompareAndSwap(next, now+int64(t.cfg.rejectEvery)) {
 		ent.suppressed.Add(1)
@@ -263,13 +257,4 @@ func (t *Telemetry) logger() *slog.Logger {
 		return t.cfg.logger
 	}
 	return slog.Default()
-}
-
-// now returns the time for the rejection-log rate limit, in nanoseconds
-// since t was created.
-func (t *Telemetry) now() int64 {
-	if t.cfg.now != nil {
-		return int64(t.cfg.now().Sub(t.base))
-	}
-	return int64(time.Since(t.base))
 }
