@@ -24,10 +24,11 @@
 //
 // # Metrics
 //
-// The Meter is named [ScopeName], with version [Version]. State, calls and
-// consecutive failures are read from the breakers ([breaker.Breaker.Stats])
-// when the metrics are collected, so they cost nothing per call and the
-// calls counter agrees exactly with the breaker's totals. Durations and
+// The Meter is named [ScopeName], with version [Version]. State, calls,
+// consecutive failures, the trip-policy ratios and slow calls are read from
+// the breakers ([breaker.Breaker.Stats]) when the metrics are collected, so
+// they cost nothing per call and the calls counter agrees exactly with the
+// breaker's totals; so are the events an asynchronous bus dropped. Durations and
 // transitions come from the breakers' events and are recorded with the
 // call's context, so an SDK with exemplars on links a duration sample to
 // the trace of the call that produced it. Attribute sets are built once per
@@ -63,6 +64,38 @@
 //	    The current run of failures while closed; the run that opened the
 //	    breaker while open or half-open (Stats.FailureCount).
 //	    Prometheus: circuit_breaker_consecutive_failures (gauge).
+//
+//	circuit_breaker.failure_ratio  Float64ObservableGauge  1
+//	    attributes: circuit_breaker.name
+//	    The share of failed calls in the window of the breaker's FailureRate
+//	    trip policy (Stats.FailureRate.Ratio), from 0 to 1; 0 while the
+//	    window is empty. Observed only for breakers with that policy.
+//	    Prometheus: circuit_breaker_failure_ratio (gauge).
+//
+//	circuit_breaker.slow_call_ratio  Float64ObservableGauge  1
+//	    attributes: circuit_breaker.name
+//	    The share of slow calls in the window of the breaker's SlowCalls
+//	    trip policy (Stats.SlowCallRate.Ratio), from 0 to 1. Observed only
+//	    for breakers with that policy.
+//	    Prometheus: circuit_breaker_slow_call_ratio (gauge).
+//
+//	circuit_breaker.slow_calls  Int64ObservableCounter  {call}
+//	    attributes: circuit_breaker.name
+//	    Calls that ran at least as long as the SlowCalls policy's threshold
+//	    (Stats.TotalSlowCalls), whatever their outcome. Observed for breakers
+//	    with that policy, or that counted slow calls under an earlier one.
+//	    Prometheus: circuit_breaker_slow_calls_total (counter).
+//
+//	circuit_breaker.events.dropped  Int64ObservableCounter  {event}
+//	    attributes: none
+//	    Events that an asynchronous bus (events.Async) dropped because its
+//	    queue was full or it was closed: durations, transitions, span events
+//	    and logs that were lost (events.Async.Dropped). It is a property of
+//	    the bus, not of a breaker, so it has no breaker name. Observed while
+//	    the Telemetry is attached to a registry or breaker whose bus is an
+//	    *events.Async; attached to several such buses, it reports their sum,
+//	    each bus counted once however often it is attached.
+//	    Prometheus: circuit_breaker_events_dropped_total (counter).
 //
 // # Span events
 //

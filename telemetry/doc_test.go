@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/events"
 )
 
 // documented is one entry of a list in doc.go: its header line split into
@@ -44,7 +45,9 @@ func readDoc(t *testing.T) map[string][]documented {
 		if m := attrs.FindStringSubmatch(line); m != nil {
 			list := out[section]
 			require.NotEmpty(t, list, "attributes line before any entry: %q", line)
-			list[len(list)-1].attrs = strings.Split(m[1], ", ")
+			if m[1] != "none" {
+				list[len(list)-1].attrs = strings.Split(m[1], ", ")
+			}
 			continue
 		}
 		m := header.FindStringSubmatch(line)
@@ -73,6 +76,8 @@ func kindOf(t *testing.T, m metricdata.Metrics) []string {
 		return []string{"Int64UpDownCounter", "Int64ObservableUpDownCounter"}
 	case metricdata.Gauge[int64]:
 		return []string{"Int64Gauge", "Int64ObservableGauge"}
+	case metricdata.Gauge[float64]:
+		return []string{"Float64Gauge", "Float64ObservableGauge"}
 	case metricdata.Histogram[float64]:
 		return []string{"Float64Histogram"}
 	}
@@ -95,6 +100,18 @@ func TestDocumentationMatchesEmitted(t *testing.T) {
 	e.clock.Advance(10 * time.Second)
 	require.ErrorIs(t, call(ctx, e.clock, b, 0, nil), breaker.ErrOpen)
 	span.End()
+	// A breaker with both windowed trip policies, and one on an
+	// asynchronous bus of its own, so that every instrument is emitted.
+	ranker, err := e.reg.Get("ranker", windowedPolicies())
+	require.NoError(t, err)
+	require.NoError(t, call(context.Background(), e.clock, ranker, 200*time.Millisecond, nil))
+	async := events.NewAsync[breaker.Event](8)
+	t.Cleanup(func() { require.NoError(t, async.Close()) })
+	queued, err := breaker.New("queued", breaker.WithEventBus(async))
+	require.NoError(t, err)
+	detach, err := e.tel.AttachBreaker(queued)
+	require.NoError(t, err)
+	t.Cleanup(detach)
 
 	t.Run("metrics", func(t *testing.T) {
 		got := e.collect(t)
@@ -158,6 +175,12 @@ func metricKeys(m metricdata.Metrics) []string {
 			}
 		}
 	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			for _, kv := range p.Attributes.ToSlice() {
+				keys = append(keys, string(kv.Key))
+			}
+		}
+	case metricdata.Gauge[float64]:
 		for _, p := range d.DataPoints {
 			for _, kv := range p.Attributes.ToSlice() {
 				keys = append(keys, string(kv.Key))

@@ -47,6 +47,16 @@ func breakerOptions(clock *breakertest.Clock) []breaker.Option {
 	}
 }
 
+// windowedPolicies replaces a breaker's trip policies with a failure-rate
+// and a slow-call policy over its last 10 calls: calls of 100ms or more are
+// slow, and either opens the breaker at half of at least 4 calls.
+func windowedPolicies() breaker.Option {
+	return breaker.WithTripPolicy(
+		breaker.FailureRate(0.5, 4, breaker.LastCalls(10)),
+		breaker.SlowCalls(100*time.Millisecond, 0.5, 4, breaker.LastCalls(10)),
+	)
+}
+
 func newEnv(t *testing.T, opts ...telemetry.Option) *env {
 	t.Helper()
 	e := &env{

@@ -50,9 +50,14 @@ var (
 // what is emitted.
 type instruments struct {
 	// Observed from the breakers at collection time.
-	state       metric.Int64ObservableUpDownCounter
-	calls       metric.Int64ObservableCounter
-	consecutive metric.Int64ObservableGauge
+	state        metric.Int64ObservableUpDownCounter
+	calls        metric.Int64ObservableCounter
+	consecutive  metric.Int64ObservableGauge
+	failureRatio metric.Float64ObservableGauge
+	slowRatio    metric.Float64ObservableGauge
+	slowCalls    metric.Int64ObservableCounter
+	// Observed from the attached asynchronous buses (see Telemetry.addBus).
+	dropped metric.Int64ObservableCounter
 	// Recorded from events, with the call's context.
 	duration    metric.Float64Histogram
 	transitions metric.Int64Counter
@@ -73,6 +78,22 @@ func newInstruments(m metric.Meter) (instruments, error) {
 		metric.WithUnit("{failure}"),
 		metric.WithDescription("Consecutive failures: the current run while closed, the run that opened the circuit breaker while open or half-open."))
 	err = errors.Join(err, e)
+	in.failureRatio, e = m.Float64ObservableGauge("circuit_breaker.failure_ratio",
+		metric.WithUnit("1"),
+		metric.WithDescription("Share of failed calls in the window of the circuit breaker's failure-rate policy."))
+	err = errors.Join(err, e)
+	in.slowRatio, e = m.Float64ObservableGauge("circuit_breaker.slow_call_ratio",
+		metric.WithUnit("1"),
+		metric.WithDescription("Share of slow calls in the window of the circuit breaker's slow-call policy."))
+	err = errors.Join(err, e)
+	in.slowCalls, e = m.Int64ObservableCounter("circuit_breaker.slow_calls",
+		metric.WithUnit("{call}"),
+		metric.WithDescription("Calls that ran at least as long as the slow-call threshold of the circuit breaker."))
+	err = errors.Join(err, e)
+	in.dropped, e = m.Int64ObservableCounter("circuit_breaker.events.dropped",
+		metric.WithUnit("{event}"),
+		metric.WithDescription("Circuit breaker events that an asynchronous event bus dropped because its queue was full or it was closed."))
+	err = errors.Join(err, e)
 	in.duration, e = m.Float64Histogram("circuit_breaker.call.duration",
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of the calls the circuit breaker admitted, by outcome."),
@@ -85,15 +106,19 @@ func newInstruments(m metric.Meter) (instruments, error) {
 	return in, err
 }
 
-// observables returns the instruments one collection callback observes.
+// observables returns the instruments one attachment's collection callback
+// observes.
 func (in *instruments) observables() []metric.Observable {
-	return []metric.Observable{in.state, in.calls, in.consecutive}
+	return []metric.Observable{in.state, in.calls, in.consecutive, in.failureRatio, in.slowRatio, in.slowCalls}
 }
 
-// observe reports one breaker's state, totals and consecutive failures. It
-// reads one Stats snapshot, so the calls counter agrees exactly with it:
-// the shadow_rejected outcome is observed too, from the moment a breaker is
-// in shadow mode (a breaker that never was has no such series).
+// observe reports one breaker's state, totals, consecutive failures and
+// trip-policy windows. It reads one Stats snapshot, so the calls counter
+// agrees exactly with it: the shadow_rejected outcome is observed too, from
+// the moment a breaker is in shadow mode (a breaker that never was has no
+// such series). The ratios are observed only for a breaker with that
+// policy, and slow calls for one with a slow-call policy or slow calls
+// counted under an earlier one.
 func (in *instruments) observe(o metric.Observer, ent *entry) {
 	s := ent.b.Stats()
 	for i, st := range states {
@@ -111,6 +136,15 @@ func (in *instruments) observe(o metric.Observer, ent *entry) {
 		o.ObserveInt64(in.calls, clamp(s.TotalShadowRejected), ent.shadowOpts()...)
 	}
 	o.ObserveInt64(in.consecutive, int64(s.FailureCount), ent.nameObs...)
+	if w := s.FailureRate; w != nil {
+		o.ObserveFloat64(in.failureRatio, w.Ratio, ent.nameObs...)
+	}
+	if w := s.SlowCallRate; w != nil {
+		o.ObserveFloat64(in.slowRatio, w.Ratio, ent.nameObs...)
+	}
+	if s.SlowCallRate != nil || s.TotalSlowCalls != 0 {
+		o.ObserveInt64(in.slowCalls, clamp(s.TotalSlowCalls), ent.nameObs...)
+	}
 }
 
 func clamp(v uint64) int64 { return int64(min(v, math.MaxInt64)) }

@@ -3,6 +3,8 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
+	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/telemetry"
 )
 
@@ -369,4 +372,128 @@ func TestMetricsShadowMode(t *testing.T) {
 		callPoints("plain", 1, 0, 0, 0)...)...,
 	), got["circuit_breaker.calls"], metricdatatest.IgnoreTimestamp())
 	assert.Equal(t, uint64(3), b.Stats().TotalCalls)
+}
+
+func ratioMetric(name, desc string, points ...metricdata.DataPoint[float64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Description: desc, Unit: "1", Data: metricdata.Gauge[float64]{DataPoints: points}}
+}
+
+func slowCallsMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.slow_calls",
+		Description: "Calls that ran at least as long as the slow-call threshold of the circuit breaker.",
+		Unit:        "{call}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points},
+	}
+}
+
+func droppedMetric(v int64) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.events.dropped",
+		Description: "Circuit breaker events that an asynchronous event bus dropped because its queue was full or it was closed.",
+		Unit:        "{event}",
+		Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+			DataPoints: []metricdata.DataPoint[int64]{{Attributes: *attribute.EmptySet(), Value: v}}},
+	}
+}
+
+// The failure and slow-call ratios are the windows of the trip policies,
+// and slow calls their total; a breaker without those policies has none of
+// these series.
+func TestMetricsTripPolicies(t *testing.T) {
+	e := newEnv(t)
+	ranker, err := e.reg.Get("ranker", windowedPolicies())
+	require.NoError(t, err)
+	plain := e.get(t, "plain")
+	ctx := context.Background()
+	require.NoError(t, call(ctx, e.clock, ranker, 200*time.Millisecond, nil))                    // slow
+	require.ErrorIs(t, call(ctx, e.clock, ranker, 10*time.Millisecond, errBoom), errBoom)        // failed
+	require.ErrorIs(t, call(ctx, e.clock, ranker, 150*time.Millisecond, errIgnored), errIgnored) // slow, not in the windows
+	require.NoError(t, call(ctx, e.clock, ranker, 50*time.Millisecond, nil))
+	require.NoError(t, call(ctx, e.clock, plain, 500*time.Millisecond, nil))
+
+	s := ranker.Stats()
+	require.NotNil(t, s.FailureRate)
+	require.NotNil(t, s.SlowCallRate)
+	assert.InDelta(t, 1.0/3, s.FailureRate.Ratio, 1e-12)
+	assert.InDelta(t, 1.0/3, s.SlowCallRate.Ratio, 1e-12)
+	assert.Equal(t, uint64(2), s.TotalSlowCalls)
+
+	got := e.collect(t)
+	metricdatatest.AssertEqual(t, ratioMetric("circuit_breaker.failure_ratio",
+		"Share of failed calls in the window of the circuit breaker's failure-rate policy.",
+		metricdata.DataPoint[float64]{Attributes: set(name("ranker")), Value: s.FailureRate.Ratio},
+	), got["circuit_breaker.failure_ratio"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, ratioMetric("circuit_breaker.slow_call_ratio",
+		"Share of slow calls in the window of the circuit breaker's slow-call policy.",
+		metricdata.DataPoint[float64]{Attributes: set(name("ranker")), Value: s.SlowCallRate.Ratio},
+	), got["circuit_breaker.slow_call_ratio"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, slowCallsMetric(
+		metricdata.DataPoint[int64]{Attributes: set(name("ranker")), Value: 2},
+	), got["circuit_breaker.slow_calls"], metricdatatest.IgnoreTimestamp())
+	assert.NotContains(t, got, "circuit_breaker.events.dropped", "a synchronous bus drops nothing")
+}
+
+// blockedSubscriber holds the asynchronous bus's worker in its first
+// delivery until released, so that the bus's queue fills up.
+type blockedSubscriber struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func newBlockedSubscriber() *blockedSubscriber {
+	return &blockedSubscriber{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (s *blockedSubscriber) Handle(context.Context, breaker.Event) {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+}
+
+// Events that a full asynchronous bus drops are counted, once per bus.
+func TestMetricsEventsDropped(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	tel, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+
+	bus := events.NewAsync[breaker.Event](2)
+	reg := breaker.NewRegistry(breaker.WithEventBus(bus))
+	b, err := reg.Get("queued")
+	require.NoError(t, err)
+	blocked := newBlockedSubscriber()
+	unsubscribe := bus.Subscribe(blocked)
+	defer unsubscribe()
+	detach, err := tel.AttachRegistry(reg)
+	require.NoError(t, err)
+	// The same bus attached a second time, through one of its breakers, is
+	// still counted once.
+	detach2, err := tel.AttachBreaker(b)
+	require.NoError(t, err)
+
+	ctx := context.Background()
+	require.NoError(t, b.Execute(ctx, succeed))
+	<-blocked.entered // the worker holds the first event
+	for range 7 {     // two fill the queue, five are dropped
+		require.NoError(t, b.Execute(ctx, succeed))
+	}
+	require.Equal(t, uint64(5), bus.Dropped())
+	got := collect(t, reader)
+	metricdatatest.AssertEqual(t, droppedMetric(5), got["circuit_breaker.events.dropped"], metricdatatest.IgnoreTimestamp())
+
+	close(blocked.release)
+	require.NoError(t, bus.Close())
+	require.NoError(t, b.Execute(ctx, succeed)) // dropped: the bus is closed
+	got = collect(t, reader)
+	metricdatatest.AssertEqual(t, droppedMetric(6), got["circuit_breaker.events.dropped"], metricdatatest.IgnoreTimestamp())
+
+	detach() // one attachment to the bus remains: still observed
+	got = collect(t, reader)
+	metricdatatest.AssertEqual(t, droppedMetric(6), got["circuit_breaker.events.dropped"], metricdatatest.IgnoreTimestamp())
+	detach2()
+	detach2()
+	assert.NotContains(t, collect(t, reader), "circuit_breaker.events.dropped", "nothing left behind")
 }

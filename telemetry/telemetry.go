@@ -28,6 +28,16 @@ type Telemetry struct {
 	cfg   config
 	meter metric.Meter
 	inst  instruments
+
+	// The asynchronous buses of the current attachments, each once, for
+	// circuit_breaker.events.dropped: busRefs counts the attachments of
+	// each, buses is the list the collection callback reads (replaced, never
+	// changed in place), and busCallback is registered while it is not
+	// empty. busMu guards all three but is never taken by the callback.
+	busMu       sync.Mutex
+	busRefs     map[*events.Async[breaker.Event]]int
+	buses       atomic.Pointer[[]*events.Async[breaker.Event]]
+	busCallback metric.Registration
 }
 
 // New creates the instruments under the scope [ScopeName] with version
@@ -47,9 +57,11 @@ func New(opts ...Option) (*Telemetry, error) {
 // AttachRegistry starts observing every breaker of reg, including breakers
 // created later: it subscribes once to the registry's bus (for call
 // durations, transitions, span events and logs) and registers one
-// collection callback that walks the registry (for state, calls and
-// consecutive failures). detach undoes both and leaves nothing behind;
-// calling it again does nothing.
+// collection callback that walks the registry (for state, calls,
+// consecutive failures, the trip-policy ratios and slow calls). When the
+// bus is an *events.Async, its dropped events are observed too. detach
+// undoes all of it and leaves nothing behind; calling it again does
+// nothing.
 //
 // A breaker created with its own [breaker.WithEventBus] publishes on that
 // bus instead of the registry's: it is still observed at collection time,
@@ -69,11 +81,12 @@ func (t *Telemetry) AttachRegistry(reg *breaker.Registry) (detach func(), err er
 }
 
 // AttachBreaker starts observing one breaker: it subscribes to the
-// breaker's bus and registers one collection callback for it. Use it for a
-// breaker made with [breaker.New]; a breaker of an attached registry is
-// already observed. Events that other breakers publish on the same bus are
-// ignored. detach undoes both and leaves nothing behind; calling it again
-// does nothing.
+// breaker's bus and registers one collection callback for it (and observes
+// the dropped events of an *events.Async bus). Use it for a breaker made
+// with [breaker.New]; a breaker of an attached registry is already
+// observed. Events that other breakers publish on the same bus are ignored.
+// detach undoes all of it and leaves nothing behind; calling it again does
+// nothing.
 func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error) {
 	if b == nil {
 		return nil, errors.New("telemetry: AttachBreaker called with a nil breaker")
@@ -106,6 +119,7 @@ type attachment struct {
 	detached    atomic.Bool
 	unsubscribe func()
 	callback    metric.Registration
+	async       *events.Async[breaker.Event] // the bus, when asynchronous
 	once        sync.Once
 }
 
@@ -115,6 +129,12 @@ func (a *attachment) start(bus events.Bus[breaker.Event]) (func(), error) {
 		return nil, err
 	}
 	a.callback = cb
+	if async, ok := bus.(*events.Async[breaker.Event]); ok && async != nil {
+		if err := a.t.addBus(async); err != nil {
+			return nil, errors.Join(err, cb.Unregister())
+		}
+		a.async = async
+	}
 	if bus != nil {
 		a.unsubscribe = bus.Subscribe(a)
 	}
@@ -131,7 +151,78 @@ func (a *attachment) detach() {
 		if err := a.callback.Unregister(); err != nil {
 			otel.Handle(err)
 		}
+		if a.async != nil {
+			a.t.removeBus(a.async)
+		}
 	})
+}
+
+// addBus counts one more attachment to bus, and starts observing its drops
+// if it is new.
+func (t *Telemetry) addBus(bus *events.Async[breaker.Event]) error {
+	t.busMu.Lock()
+	defer t.busMu.Unlock()
+	if t.busRefs[bus] > 0 {
+		t.busRefs[bus]++
+		return nil
+	}
+	var list []*events.Async[breaker.Event]
+	if p := t.buses.Load(); p != nil {
+		list = append(list, *p...)
+	}
+	if len(list) == 0 {
+		cb, err := t.meter.RegisterCallback(t.observeDropped, t.inst.dropped)
+		if err != nil {
+			return err
+		}
+		t.busCallback = cb
+	}
+	list = append(list, bus)
+	t.buses.Store(&list)
+	if t.busRefs == nil {
+		t.busRefs = map[*events.Async[breaker.Event]]int{}
+	}
+	t.busRefs[bus] = 1
+	return nil
+}
+
+// removeBus counts one attachment to bus less, and stops observing its
+// drops after the last.
+func (t *Telemetry) removeBus(bus *events.Async[breaker.Event]) {
+	t.busMu.Lock()
+	defer t.busMu.Unlock()
+	if t.busRefs[bus]--; t.busRefs[bus] > 0 {
+		return
+	}
+	delete(t.busRefs, bus)
+	var list []*events.Async[breaker.Event]
+	for _, b := range *t.buses.Load() {
+		if b != bus {
+			list = append(list, b)
+		}
+	}
+	t.buses.Store(&list)
+	if len(list) == 0 {
+		if err := t.busCallback.Unregister(); err != nil {
+			otel.Handle(err)
+		}
+		t.busCallback = nil
+	}
+}
+
+// observeDropped is the collection callback of circuit_breaker.events.dropped:
+// the events dropped by the attached asynchronous buses, each counted once.
+func (t *Telemetry) observeDropped(_ context.Context, o metric.Observer) error {
+	p := t.buses.Load()
+	if p == nil || len(*p) == 0 {
+		return nil
+	}
+	var n uint64
+	for _, bus := range *p {
+		n += bus.Dropped()
+	}
+	o.ObserveInt64(t.inst.dropped, clamp(n))
+	return nil
 }
 
 // entry returns the prepared entry for b, creating it on first sight, or nil

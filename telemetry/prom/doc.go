@@ -31,6 +31,10 @@
 //	circuit_breaker_call_duration_seconds   histogram  circuit_breaker_name, circuit_breaker_outcome, le
 //	circuit_breaker_transitions_total       counter    circuit_breaker_name, circuit_breaker_from_state, circuit_breaker_to_state
 //	circuit_breaker_consecutive_failures    gauge      circuit_breaker_name
+//	circuit_breaker_failure_ratio           gauge      circuit_breaker_name
+//	circuit_breaker_slow_call_ratio         gauge      circuit_breaker_name
+//	circuit_breaker_slow_calls_total        counter    circuit_breaker_name
+//	circuit_breaker_events_dropped_total    counter    (none)
 //	target_info                             gauge      service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
 //
 // Every breaker series also carries otel_scope_name (the telemetry

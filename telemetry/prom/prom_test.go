@@ -23,6 +23,7 @@ import (
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
+	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
@@ -36,16 +37,21 @@ var (
 
 // newRegistry returns a registry on a manual clock: breakers open after 2
 // consecutive failures, wait 30s and close after 1 successful trial;
-// errIgnored is not a failure.
-func newRegistry() (*breaker.Registry, *breakertest.Clock) {
+// errIgnored is not a failure. Its bus is asynchronous (and closed when the
+// test ends), so that the page shows the events it drops.
+func newRegistry(t *testing.T) (*breaker.Registry, *breakertest.Clock, *events.Async[breaker.Event]) {
+	t.Helper()
 	clock := breakertest.NewClock(t0)
+	bus := events.NewAsync[breaker.Event](1024)
+	t.Cleanup(func() { require.NoError(t, bus.Close()) })
 	return breaker.NewRegistry(
 		breaker.WithClock(clock),
+		breaker.WithEventBus(bus),
 		breaker.WithFailureThreshold(2),
 		breaker.WithRecoveryTimeout(30*time.Second),
 		breaker.WithHalfOpenMaxCalls(1),
 		breaker.WithFailurePredicate(func(err error) bool { return !errors.Is(err, errIgnored) }),
-	), clock
+	), clock, bus
 }
 
 func call(t *testing.T, clock *breakertest.Clock, b *breaker.Breaker, d time.Duration, err error) {
@@ -61,11 +67,18 @@ func call(t *testing.T, clock *breakertest.Clock, b *breaker.Breaker, d time.Dur
 
 // runScenario: model_server succeeds, ignores an error, fails twice (and
 // opens), rejects three calls, recovers through half-open; search is created
-// later and is left open; cache only ever succeeds.
-func runScenario(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) {
+// later and is left open; cache only ever succeeds; canary runs in shadow
+// mode and lets through a call it would have rejected; ranker trips on
+// failure rate and slow calls, and stays closed. Then the bus is closed,
+// every queued event delivered, and one more call's event is dropped.
+func runScenario(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock, bus *events.Async[breaker.Event]) {
 	t.Helper()
-	ms, err := reg.Get("model_server")
-	require.NoError(t, err)
+	get := func(name string, opts ...breaker.Option) *breaker.Breaker {
+		b, err := reg.Get(name, opts...)
+		require.NoError(t, err)
+		return b
+	}
+	ms := get("model_server")
 	call(t, clock, ms, 20*time.Millisecond, nil)
 	call(t, clock, ms, 5*time.Millisecond, errIgnored)
 	call(t, clock, ms, 100*time.Millisecond, errBoom)
@@ -77,16 +90,34 @@ func runScenario(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) 
 	call(t, clock, ms, 10*time.Millisecond, nil)
 	require.Equal(t, breaker.Closed, ms.State())
 
-	search, err := reg.Get("search")
-	require.NoError(t, err)
+	search := get("search")
 	call(t, clock, search, 2*time.Second, errBoom)
 	call(t, clock, search, 7*time.Second, errBoom)
 	call(t, clock, search, 0, nil)
 	require.Equal(t, breaker.Open, search.State())
 
-	cache, err := reg.Get("cache")
-	require.NoError(t, err)
+	cache := get("cache")
 	call(t, clock, cache, 500*time.Microsecond, nil)
+
+	canary := get("canary", breaker.WithShadowMode(true))
+	call(t, clock, canary, 40*time.Millisecond, errBoom)
+	call(t, clock, canary, 60*time.Millisecond, errBoom)
+	require.Equal(t, breaker.Open, canary.State())
+	call(t, clock, canary, 30*time.Millisecond, nil) // would have been rejected: runs
+
+	ranker := get("ranker", breaker.WithTripPolicy(
+		breaker.FailureRate(0.5, 4, breaker.LastCalls(10)),
+		breaker.SlowCalls(100*time.Millisecond, 0.5, 4, breaker.LastCalls(10)),
+	))
+	call(t, clock, ranker, 250*time.Millisecond, nil) // slow
+	call(t, clock, ranker, 15*time.Millisecond, errBoom)
+	call(t, clock, ranker, 120*time.Millisecond, errIgnored) // slow, not in the windows
+	call(t, clock, ranker, 30*time.Millisecond, nil)
+	require.Equal(t, breaker.Closed, ranker.State())
+
+	require.NoError(t, bus.Close())
+	call(t, clock, cache, time.Millisecond, nil) // its event is dropped
+	require.Equal(t, uint64(1), bus.Dropped())
 }
 
 func scrape(t *testing.T, h http.Handler, accept string) (string, string) {
@@ -130,14 +161,14 @@ func noResourceEnv(t *testing.T) {
 
 func TestHandlerGolden(t *testing.T) {
 	noResourceEnv(t)
-	reg, clock := newRegistry()
+	reg, clock, bus := newRegistry(t)
 	promReg := prometheus.NewRegistry()
 	h, err := prom.NewHandler(reg, prom.WithRegistry(promReg), prom.WithServiceName("checkout"),
 		prom.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
 
-	runScenario(t, reg, clock)
+	runScenario(t, reg, clock, bus)
 	page, contentType := scrape(t, h, "")
 	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", contentType)
 	golden(t, "scenario.txt", normalise(page))
@@ -149,12 +180,12 @@ func TestHandlerGolden(t *testing.T) {
 
 func TestHandlerWithoutScopeInfo(t *testing.T) {
 	noResourceEnv(t)
-	reg, clock := newRegistry()
+	reg, clock, bus := newRegistry(t)
 	h, err := prom.NewHandler(reg, prom.WithServiceName("checkout"), prom.WithoutScopeInfo(),
 		prom.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
-	runScenario(t, reg, clock)
+	runScenario(t, reg, clock, bus)
 	page, _ := scrape(t, h, "")
 	assert.NotContains(t, page, "otel_scope")
 	assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="search",circuit_breaker_state="open"} 1`)
@@ -162,7 +193,7 @@ func TestHandlerWithoutScopeInfo(t *testing.T) {
 
 // Users add their own collectors to the registry they pass.
 func TestHandlerWithUserRegistry(t *testing.T) {
-	reg, _ := newRegistry()
+	reg, _, _ := newRegistry(t)
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := prom.NewHandler(reg, prom.WithRegistry(promReg))
@@ -210,11 +241,11 @@ func itoa(i int) string {
 }
 
 func TestHandlerOpenMetrics(t *testing.T) {
-	reg, clock := newRegistry()
+	reg, clock, bus := newRegistry(t)
 	h, err := prom.NewHandler(reg, prom.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
-	runScenario(t, reg, clock)
+	runScenario(t, reg, clock, bus)
 	page, contentType := scrape(t, h, "application/openmetrics-text; version=1.0.0")
 	assert.Contains(t, contentType, "application/openmetrics-text")
 	assert.Contains(t, page, "# TYPE circuit_breaker_calls counter")
