@@ -97,6 +97,12 @@
 //	    each bus counted once however often it is attached.
 //	    Prometheus: circuit_breaker_events_dropped_total (counter).
 //
+// A [Recorder] ([WithRecorder]) receives the same call durations and
+// transitions from the attachment's one subscription, for a metrics
+// library other than OpenTelemetry; package
+// [github.com/fusebox-go/fusebox/telemetry/prom] records its /metrics page
+// that way.
+//
 // # Span events
 //
 // Events are added to the span already in the call's context, and only

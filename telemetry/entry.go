@@ -22,6 +22,7 @@ import (
 type entry struct {
 	b    *breaker.Breaker
 	name attribute.KeyValue
+	rec  BreakerRecorder // from the Telemetry's Recorder; nil without one
 
 	durationRec [3][]metric.RecordOption  // by outcome: success, failure, ignored
 	callObs     [4][]metric.ObserveOption // by outcome, rejected included
@@ -39,9 +40,12 @@ type entry struct {
 	suppressed atomic.Uint64
 }
 
-func newEntry(b *breaker.Breaker) *entry {
+func newEntry(b *breaker.Breaker, r Recorder) *entry {
 	name := attribute.String(keyName, b.Name())
 	e := &entry{b: b, name: name}
+	if r != nil {
+		e.rec = r.ForBreaker(b)
+	}
 	for i, o := range outcomes {
 		opt := metric.WithAttributeSet(outcomeSet(name, o))
 		e.callObs[i] = []metric.ObserveOption{opt}

@@ -25,6 +25,7 @@ type config struct {
 	meterProvider metric.MeterProvider
 	logger        *slog.Logger // nil: slog.Default() at emit time
 	rejectEvery   time.Duration
+	recorder      Recorder // nil: none
 }
 
 func newConfig(opts []Option) config {

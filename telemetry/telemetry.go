@@ -91,7 +91,7 @@ func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error)
 	if b == nil {
 		return nil, errors.New("telemetry: AttachBreaker called with a nil breaker")
 	}
-	a := &attachment{t: t, only: b, onlyEntry: newEntry(b)}
+	a := &attachment{t: t, only: b, onlyEntry: newEntry(b, t.cfg.recorder)}
 	return a.start(b.Events())
 }
 
@@ -243,7 +243,7 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 	}
 	v, ok := a.entries.Load(b)
 	if !ok {
-		v, _ = a.entries.LoadOrStore(b, newEntry(b))
+		v, _ = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder))
 	}
 	ent := v.(*entry)
 	slot.CompareAndSwap(nil, ent)
@@ -264,8 +264,9 @@ func (a *attachment) observe(_ context.Context, o metric.Observer) error {
 }
 
 // Handle receives the breaker's events; it is the attachment's one
-// subscription. A successful, failed or ignored call costs one entry lookup
-// and one histogram record, and allocates nothing.
+// subscription. A successful, failed or ignored call costs one entry lookup,
+// one histogram record and, with a Recorder, one RecordCall, and allocates
+// nothing.
 func (a *attachment) Handle(ctx context.Context, e breaker.Event) {
 	if a.detached.Load() {
 		return
@@ -277,6 +278,9 @@ func (a *attachment) Handle(ctx context.Context, e breaker.Event) {
 	if e.Kind == breaker.EventCall {
 		if e.Outcome < breaker.OutcomeRejected {
 			a.t.inst.duration.Record(ctx, e.Duration.Seconds(), ent.durationRec[e.Outcome]...)
+			if ent.rec != nil {
+				ent.rec.RecordCall(ctx, e.Outcome, e.Duration)
+			}
 			return
 		}
 		if e.Outcome == breaker.OutcomeRejected {
@@ -319,6 +323,9 @@ func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
 // stateChanged counts a transition, adds its span event and logs it.
 func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
 	t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To)...)
+	if ent.rec != nil {
+		ent.rec.RecordTransition(ctx, e.From, e.To)
+	}
 	from, to, reason := e.From.String(), e.To.String(), e.Reason.String()
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent(eventStateChange, trace.WithAttributes(
