@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,12 +24,15 @@ var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 
 // handCollector is what a client_golang user writes by hand to export a
 // registry's breakers: a Collector that reads every breaker's Stats at
-// scrape time (state, calls by outcome, consecutive failures), and a
-// histogram and a counter vector fed by a subscriber on the registry's
-// bus (durations, transitions).
+// scrape time (state, calls by outcome, consecutive failures, and the
+// trip-policy ratios and slow calls of breakers that have those policies),
+// and a histogram and a counter vector fed by a subscriber on the
+// registry's bus (durations, transitions).
 type handCollector struct {
 	reg                  *breaker.Registry
 	state, calls, consec *prometheus.Desc
+	failRatio, slowRatio *prometheus.Desc
+	slowCalls            *prometheus.Desc
 	duration             *prometheus.HistogramVec
 	transitions          *prometheus.CounterVec
 	stateNames           [3]string
@@ -46,6 +50,15 @@ func newHandCollector(reg *breaker.Registry) *handCollector {
 			[]string{"circuit_breaker_name", "circuit_breaker_outcome"}, nil),
 		consec: prometheus.NewDesc("circuit_breaker_consecutive_failures",
 			"Consecutive failures: the current run while closed, the run that opened the circuit breaker while open or half-open.",
+			[]string{"circuit_breaker_name"}, nil),
+		failRatio: prometheus.NewDesc("circuit_breaker_failure_ratio",
+			"Share of failed calls in the window of the circuit breaker's failure-rate policy.",
+			[]string{"circuit_breaker_name"}, nil),
+		slowRatio: prometheus.NewDesc("circuit_breaker_slow_call_ratio",
+			"Share of slow calls in the window of the circuit breaker's slow-call policy.",
+			[]string{"circuit_breaker_name"}, nil),
+		slowCalls: prometheus.NewDesc("circuit_breaker_slow_calls_total",
+			"Calls that ran at least as long as the slow-call threshold of the circuit breaker.",
 			[]string{"circuit_breaker_name"}, nil),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "circuit_breaker_call_duration_seconds",
@@ -80,6 +93,9 @@ func (c *handCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.calls
 	ch <- c.consec
+	ch <- c.failRatio
+	ch <- c.slowRatio
+	ch <- c.slowCalls
 	c.duration.Describe(ch)
 	c.transitions.Describe(ch)
 }
@@ -99,18 +115,30 @@ func (c *handCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(n), name, c.outcomeNames[i])
 		}
 		ch <- prometheus.MustNewConstMetric(c.consec, prometheus.GaugeValue, float64(s.FailureCount), name)
+		if s.FailureRate != nil {
+			ch <- prometheus.MustNewConstMetric(c.failRatio, prometheus.GaugeValue, s.FailureRate.Ratio, name)
+		}
+		if s.SlowCallRate != nil {
+			ch <- prometheus.MustNewConstMetric(c.slowRatio, prometheus.GaugeValue, s.SlowCallRate.Ratio, name)
+		}
+		if s.SlowCallRate != nil || s.TotalSlowCalls != 0 {
+			ch <- prometheus.MustNewConstMetric(c.slowCalls, prometheus.CounterValue, float64(s.TotalSlowCalls), name)
+		}
 		return true
 	})
 	c.duration.Collect(ch)
 	c.transitions.Collect(ch)
 }
 
-// metricsFixture is one registry of 10,000 breakers served both ways. Each
-// breaker has had one successful call; every hundredth has also failed
-// until it opened. Built once per process: it takes about a second.
+// metricsFixture is one registry of 10,000 breakers served three ways:
+// telemetry/prom's handler with its default native collector, the same
+// handler rendering through the OTel SDK and its Prometheus exporter
+// (prom.WithOTelExporter), and the hand-written collector. Each breaker has
+// had one successful call; every hundredth has also failed until it
+// opened. Built once per process: it takes a few seconds.
 type metricsFixture struct {
-	fusebox, hand http.Handler
-	err           error
+	fusebox, otel, hand http.Handler
+	err                 error
 }
 
 var (
@@ -120,7 +148,12 @@ var (
 
 func buildMetricsFixture() metricsFixture {
 	reg := breaker.NewRegistry()
-	h, err := prom.NewHandler(reg, prom.WithoutScopeInfo())
+	quiet := prom.WithLogger(slog.New(slog.DiscardHandler))
+	h, err := prom.NewHandler(reg, prom.WithoutScopeInfo(), quiet)
+	if err != nil {
+		return metricsFixture{err: err}
+	}
+	o, err := prom.NewHandler(reg, prom.WithoutScopeInfo(), prom.WithOTelExporter(), quiet)
 	if err != nil {
 		return metricsFixture{err: err}
 	}
@@ -146,6 +179,7 @@ func buildMetricsFixture() metricsFixture {
 	}
 	return metricsFixture{
 		fusebox: h,
+		otel:    o,
 		hand:    promhttp.HandlerFor(preg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
 	}
 }
@@ -199,17 +233,23 @@ func samples(page string) map[string]int {
 }
 
 // BenchmarkMetrics10k: one /metrics scrape of a registry of 10,000
-// breakers, by fusebox's telemetry/prom handler (OTel SDK and its
-// Prometheus exporter) and by a hand-written client_golang collector
-// exporting the same series. Setup checks that both pages hold the same
-// breaker series; every scrape must answer 200 with a full page.
+// breakers, by fusebox's telemetry/prom handler with its native collector
+// (lib=fusebox, the default), the same handler through the OTel SDK and its
+// Prometheus exporter (lib=fusebox-otel) and a hand-written client_golang
+// collector exporting the same series (lib=client_golang). Setup checks
+// that both fusebox pages are identical and hold the same breaker series as
+// the hand-written one; every scrape must answer 200 with a full page.
 func BenchmarkMetrics10k(b *testing.B) {
 	metricsOnce.Do(func() { metrics = buildMetricsFixture() })
 	if metrics.err != nil {
 		b.Fatal(metrics.err)
 	}
 	fb := scrape(metrics.fusebox, true)
+	ot := scrape(metrics.otel, true)
 	hd := scrape(metrics.hand, true)
+	if fb.body.String() != ot.body.String() {
+		b.Fatalf("the native page (%d bytes) differs from the OTel exporter's (%d bytes)", fb.n, ot.n)
+	}
 	fs, hs := samples(fb.body.String()), samples(hd.body.String())
 	delete(fs, "target_info") // the OTel resource: one series, not a breaker's
 	for name, n := range hs {
@@ -224,7 +264,7 @@ func BenchmarkMetrics10k(b *testing.B) {
 		lib  string
 		h    http.Handler
 		size int
-	}{{"fusebox", metrics.fusebox, fb.n}, {"client_golang", metrics.hand, hd.n}} {
+	}{{"fusebox", metrics.fusebox, fb.n}, {"fusebox-otel", metrics.otel, ot.n}, {"client_golang", metrics.hand, hd.n}} {
 		b.Run("lib="+l.lib, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

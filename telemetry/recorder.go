@@ -16,9 +16,10 @@ import (
 // duration histogram and the transitions counter of its /metrics page this
 // way.
 //
-// Install one with [WithRecorder]. Give the Telemetry a no-op
-// MeterProvider (go.opentelemetry.io/otel/metric/noop) for the recorder to
-// be the only metrics backend.
+// Install one with [WithRecorder]. For the recorder to be the only metrics
+// backend, give the Telemetry the no-op MeterProvider of
+// go.opentelemetry.io/otel/metric/noop: the event handler then skips the
+// OpenTelemetry instruments altogether.
 type Recorder interface {
 	// ForBreaker returns what records b's events, or nil to record
 	// nothing for b. An attachment calls it when it first prepares b: on

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fusebox-go/fusebox/breaker"
@@ -28,6 +29,9 @@ type Telemetry struct {
 	cfg   config
 	meter metric.Meter
 	inst  instruments
+	// noop: the MeterProvider is the API's no-op one, so the event handler
+	// skips the synchronous instruments (a Recorder may be all there is).
+	noop bool
 
 	// The asynchronous buses of the current attachments, each once, for
 	// circuit_breaker.events.dropped: busRefs counts the attachments of
@@ -51,7 +55,8 @@ func New(opts ...Option) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Telemetry{cfg: cfg, meter: meter, inst: inst}, nil
+	_, isNoop := cfg.meterProvider.(noop.MeterProvider)
+	return &Telemetry{cfg: cfg, meter: meter, inst: inst, noop: isNoop}, nil
 }
 
 // AttachRegistry starts observing every breaker of reg, including breakers
@@ -277,7 +282,9 @@ func (a *attachment) Handle(ctx context.Context, e breaker.Event) {
 	}
 	if e.Kind == breaker.EventCall {
 		if e.Outcome < breaker.OutcomeRejected {
-			a.t.inst.duration.Record(ctx, e.Duration.Seconds(), ent.durationRec[e.Outcome]...)
+			if !a.t.noop {
+				a.t.inst.duration.Record(ctx, e.Duration.Seconds(), ent.durationRec[e.Outcome]...)
+			}
 			if ent.rec != nil {
 				ent.rec.RecordCall(ctx, e.Outcome, e.Duration)
 			}
@@ -322,7 +329,9 @@ func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
 
 // stateChanged counts a transition, adds its span event and logs it.
 func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
-	t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To)...)
+	if !t.noop {
+		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To)...)
+	}
 	if ent.rec != nil {
 		ent.rec.RecordTransition(ctx, e.From, e.To)
 	}

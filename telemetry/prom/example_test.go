@@ -12,6 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
@@ -83,4 +86,49 @@ func ExampleWithRegistry() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	// ... http.ListenAndServe(addr, mux)
+}
+
+// Export the same metrics over OTLP too: pass the OTLP exporter's reader,
+// for example sdkmetric.NewPeriodicReader(exp) with exp from
+// otlpmetrichttp.New(ctx). Here a manual reader stands in for it. The page
+// is still rendered natively, and telemetry is attached once, so span
+// events and logs are not duplicated.
+func ExampleWithReader() {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	reg := breaker.NewRegistry(breaker.WithFailureThreshold(2))
+	h, err := prom.NewHandler(reg,
+		prom.WithServiceName("checkout"),
+		prom.WithReader(reader),
+		prom.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = h.Shutdown(ctx) }() // shuts the reader down too
+
+	b, err := reg.Get("model_server")
+	if err != nil {
+		panic(err)
+	}
+	for range 3 {
+		_ = b.Execute(ctx, func(context.Context) error { return errors.New("unavailable") })
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		panic(err)
+	}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "circuit_breaker.calls" {
+			for _, p := range sum.DataPoints {
+				if p.Value != 0 {
+					fmt.Println(m.Name, p.Attributes.Encoded(attribute.DefaultEncoder()), p.Value)
+				}
+			}
+		}
+	}
+	// Unordered output:
+	// circuit_breaker.calls circuit_breaker.name=model_server,circuit_breaker.outcome=failure 2
+	// circuit_breaker.calls circuit_breaker.name=model_server,circuit_breaker.outcome=rejected 1
 }

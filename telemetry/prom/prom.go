@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 
@@ -29,10 +30,12 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	registry    *prometheus.Registry
-	serviceName string
-	logger      *slog.Logger
-	noScopeInfo bool
+	registry     *prometheus.Registry
+	serviceName  string
+	logger       *slog.Logger
+	noScopeInfo  bool
+	otelExporter bool
+	readers      []sdkmetric.Reader
 }
 
 // WithRegistry sets the client_golang registry the metrics are registered
@@ -62,11 +65,47 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithoutScopeInfo drops the otel_scope_name, otel_scope_version and
 // otel_scope_schema_url labels from every series. That halves the size of
-// the page and the time to render it for a registry of thousands of
-// breakers, but dashboards can no longer tell fusebox's series from others
-// of the same name.
+// the page for a registry of thousands of breakers (and the time to render
+// it with [WithOTelExporter]; about a sixth of it with the native
+// collector), but dashboards can no longer tell fusebox's series from
+// others of the same name.
 func WithoutScopeInfo() Option {
 	return optionFunc(func(c *config) { c.noScopeInfo = true })
+}
+
+// WithOTelExporter renders the page with the OpenTelemetry SDK and its
+// Prometheus exporter instead of the native collector: the telemetry
+// package's instruments on an SDK MeterProvider whose reader is the
+// exporter, which the native collector reproduces. The series are the
+// same (a test renders one scenario both ways and compares the pages), but
+// the SDK aggregates every series and the exporter then rebuilds each as a
+// client_golang metric, so a page of thousands of breakers takes two to
+// three times as long, and every call records on the SDK's histogram,
+// which costs about twice the native one. Use it to compare the two, or to
+// serve exactly what the exporter renders.
+func WithOTelExporter() Option {
+	return optionFunc(func(c *config) { c.otelExporter = true })
+}
+
+// WithReader also exports the telemetry package's instruments through r,
+// an OpenTelemetry SDK reader: for example a PeriodicReader around an OTLP
+// exporter, so that the same metrics reach a Collector as well as the
+// /metrics page. The handler adds r to an SDK MeterProvider of its own,
+// with the same resource, no cardinality limit, and telemetry attached
+// once: span events and logs are written once per event whatever the
+// number of readers. [Handler.Shutdown] shuts r down (flushing a
+// PeriodicReader). A reader belongs to one MeterProvider: do not give r to
+// another. WithReader may be given more than once; a nil r is ignored.
+//
+// With the native collector the page is still rendered without the SDK;
+// the SDK then only serves r, and each call records its duration on both
+// (the SDK's histogram and the page's).
+func WithReader(r sdkmetric.Reader) Option {
+	return optionFunc(func(c *config) {
+		if r != nil {
+			c.readers = append(c.readers, r)
+		}
+	})
 }
 
 // Handler serves the breakers of a registry, and whatever else its
@@ -74,9 +113,11 @@ func WithoutScopeInfo() Option {
 // http.Handler; create it with [NewHandler] and stop it with
 // [Handler.Shutdown]. A Handler is safe for concurrent use.
 type Handler struct {
-	http   http.Handler
-	mp     *sdkmetric.MeterProvider
-	detach func()
+	http     http.Handler
+	registry *prometheus.Registry
+	native   *native                  // nil with WithOTelExporter
+	mp       *sdkmetric.MeterProvider // nil without the OTel exporter or a reader
+	detach   func()
 
 	once sync.Once
 	err  error
@@ -84,15 +125,16 @@ type Handler struct {
 
 // NewHandler returns a handler for /metrics that serves every breaker of
 // reg, breakers created later included, under the names of the telemetry
-// package documentation. It builds an OpenTelemetry SDK MeterProvider whose
-// only reader is the OTel Prometheus exporter, with the translation
-// strategy pinned to UnderscoreEscapingWithSuffixes and no cardinality
-// limit (the registry's own limit bounds the series), and attaches
-// telemetry to reg. The page is rendered at scrape time; nothing runs in
-// the background.
+// package documentation rendered the Prometheus way. It attaches telemetry
+// to reg once, which subscribes to reg's bus for durations, transitions,
+// span events and logs, and registers a collector on the client_golang
+// registry that reads every breaker's Stats when the page is scraped: the
+// native collector, or with [WithOTelExporter] the OTel Prometheus
+// exporter. Nothing runs in the background.
 //
-// The error reports a nil registry or an exporter that could not register
-// on the client_golang registry. Call Shutdown when done.
+// The error reports a nil registry, or a collector that could not register
+// on the client_golang registry (one already serving these names). Call
+// Shutdown when done.
 func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 	if reg == nil {
 		return nil, errors.New("prom: NewHandler called with a nil registry")
@@ -106,45 +148,68 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 	if cfg.registry == nil {
 		cfg.registry = prometheus.NewRegistry()
 	}
-
-	expOpts := []otelprom.Option{
-		otelprom.WithRegisterer(cfg.registry),
-		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
-	}
-	if cfg.noScopeInfo {
-		expOpts = append(expOpts, otelprom.WithoutScopeInfo())
-	}
-	exp, err := otelprom.New(expOpts...)
+	res, err := newResource(cfg.serviceName)
 	if err != nil {
 		return nil, err
 	}
-	res := resource.Default()
-	if cfg.serviceName != "" {
-		res, err = resource.Merge(res, resource.NewSchemaless(attribute.String("service.name", cfg.serviceName)))
+	h := &Handler{registry: cfg.registry}
+	telOpts := []telemetry.Option{telemetry.WithLogger(cfg.logger)}
+
+	var readers []sdkmetric.Reader
+	if cfg.otelExporter {
+		expOpts := []otelprom.Option{
+			otelprom.WithRegisterer(cfg.registry),
+			otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
+		}
+		if cfg.noScopeInfo {
+			expOpts = append(expOpts, otelprom.WithoutScopeInfo())
+		}
+		exp, err := otelprom.New(expOpts...)
 		if err != nil {
 			return nil, err
 		}
+		readers = append(readers, exp)
+	} else {
+		h.native, err = newNative(reg, res, !cfg.noScopeInfo)
+		if err == nil {
+			err = cfg.registry.Register(h.native)
+		}
+		if err != nil {
+			return nil, err
+		}
+		telOpts = append(telOpts, telemetry.WithRecorder(h.native), telemetry.WithMeterProvider(noop.NewMeterProvider()))
 	}
-	mp := sdkmetric.NewMeterProvider(
-		sdkmetric.WithReader(exp),
-		sdkmetric.WithResource(res),
-		sdkmetric.WithCardinalityLimit(0),
-	)
-	tel, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithLogger(cfg.logger))
+	if readers = append(readers, cfg.readers...); len(readers) > 0 {
+		mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithCardinalityLimit(0)}
+		for _, r := range readers {
+			mpOpts = append(mpOpts, sdkmetric.WithReader(r))
+		}
+		h.mp = sdkmetric.NewMeterProvider(mpOpts...)
+		telOpts = append(telOpts, telemetry.WithMeterProvider(h.mp))
+	}
+
+	tel, err := telemetry.New(telOpts...)
 	if err == nil {
-		var detach func()
-		if detach, err = tel.AttachRegistry(reg); err == nil {
-			return &Handler{
-				http: promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{
-					ErrorHandling:     promhttp.ContinueOnError,
-					EnableOpenMetrics: true,
-				}),
-				mp:     mp,
-				detach: detach,
-			}, nil
+		if h.detach, err = tel.AttachRegistry(reg); err == nil {
+			h.http = promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{
+				ErrorHandling:     promhttp.ContinueOnError,
+				EnableOpenMetrics: true,
+			})
+			return h, nil
 		}
 	}
-	return nil, errors.Join(err, mp.Shutdown(context.Background()))
+	return nil, errors.Join(err, h.release(context.Background()))
+}
+
+// newResource is the SDK's default resource (the environment's
+// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, the SDK's name and
+// version) with service.name set to serviceName unless it is empty.
+func newResource(serviceName string) (*resource.Resource, error) {
+	res := resource.Default()
+	if serviceName == "" {
+		return res, nil
+	}
+	return resource.Merge(res, resource.NewSchemaless(attribute.String("service.name", serviceName)))
 }
 
 // ServeHTTP renders the page: the text format Prometheus scrapes by
@@ -152,15 +217,29 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 // traces) when the scraper asks for it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.ServeHTTP(w, r) }
 
-// Shutdown detaches from the registry and shuts the MeterProvider down.
-// Afterwards the page no longer shows the breakers; other collectors of the
-// client_golang registry are still served. With [WithRegistry], the
-// exporter's (then empty) collector stays registered, because client_golang
-// cannot unregister it. Calling Shutdown again returns the first result.
+// Shutdown detaches from the registry, removes the native collector from
+// the client_golang registry and shuts the MeterProvider down, if there is
+// one (with [WithOTelExporter] or [WithReader]), which shuts its readers
+// down. Afterwards the page no longer shows the breakers; other collectors
+// of the client_golang registry are still served. With [WithOTelExporter]
+// and [WithRegistry], the exporter's (then empty) collector stays
+// registered, because client_golang cannot unregister it. Calling Shutdown
+// again returns the first result.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.once.Do(func() {
 		h.detach()
-		h.err = h.mp.Shutdown(ctx)
+		h.err = h.release(ctx)
 	})
 	return h.err
+}
+
+// release undoes what NewHandler set up, but the attachment.
+func (h *Handler) release(ctx context.Context) error {
+	if h.native != nil {
+		h.registry.Unregister(h.native)
+	}
+	if h.mp != nil {
+		return h.mp.Shutdown(ctx)
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
@@ -54,9 +55,17 @@ func newRegistry(t *testing.T) (*breaker.Registry, *breakertest.Clock, *events.A
 	), clock, bus
 }
 
+// sampled is the context of the scenario's calls: it holds a sampled span
+// context, so that durations and transitions take exemplars.
+var sampled = trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+	TraceID:    trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c},
+	SpanID:     trace.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+	TraceFlags: trace.FlagsSampled,
+}))
+
 func call(t *testing.T, clock *breakertest.Clock, b *breaker.Breaker, d time.Duration, err error) {
 	t.Helper()
-	got := b.Execute(context.Background(), func(context.Context) error {
+	got := b.Execute(sampled, func(context.Context) error {
 		clock.Advance(d)
 		return err
 	})
@@ -224,12 +233,14 @@ func TestHandlerNoCardinalityLimit(t *testing.T) {
 		_, err := reg.Get("b" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + itoa(i))
 		require.NoError(t, err)
 	}
-	h, err := prom.NewHandler(reg)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
-	page, _ := scrape(t, h, "")
-	assert.NotContains(t, page, "otel_metric_overflow")
-	assert.Equal(t, 3*3000, strings.Count(page, "\ncircuit_breaker_state{"))
+	for _, opts := range [][]prom.Option{nil, {prom.WithOTelExporter()}} {
+		h, err := prom.NewHandler(reg, opts...)
+		require.NoError(t, err)
+		page, _ := scrape(t, h, "")
+		assert.NotContains(t, page, "otel_metric_overflow")
+		assert.Equal(t, 3*3000, strings.Count(page, "\ncircuit_breaker_state{"))
+		require.NoError(t, h.Shutdown(context.Background()))
+	}
 }
 
 func itoa(i int) string {

@@ -1,0 +1,332 @@
+package prom_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
+	"github.com/fusebox-go/fusebox/telemetry"
+	"github.com/fusebox-go/fusebox/telemetry/prom"
+)
+
+// mode is one way NewHandler can render the page.
+type mode struct {
+	name string
+	opts []prom.Option
+	// reader is given with WithReader when set.
+	reader bool
+}
+
+var modes = []mode{
+	{name: "native"},
+	{name: "native+reader", reader: true},
+	{name: "otel", opts: []prom.Option{prom.WithOTelExporter()}},
+	{name: "otel+reader", opts: []prom.Option{prom.WithOTelExporter()}, reader: true},
+}
+
+// newModeHandler builds m's handler for reg; the extra reader, if any, is
+// returned too.
+func newModeHandler(t *testing.T, m mode, reg *breaker.Registry, opts ...prom.Option) (*prom.Handler, *prometheus.Registry, *sdkmetric.ManualReader) {
+	t.Helper()
+	promReg := prometheus.NewRegistry()
+	all := append([]prom.Option{prom.WithRegistry(promReg), prom.WithServiceName("checkout"),
+		prom.WithLogger(slog.New(slog.DiscardHandler))}, m.opts...)
+	var reader *sdkmetric.ManualReader
+	if m.reader {
+		reader = sdkmetric.NewManualReader()
+		all = append(all, prom.WithReader(reader))
+	}
+	h, err := prom.NewHandler(reg, append(all, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+	return h, promReg, reader
+}
+
+// exemplarTime is the timestamp that ends an exemplar in OpenMetrics: the
+// time of the measurement, which differs from run to run.
+var exemplarTime = regexp.MustCompile(`(# \{[^}]*\} [^ ]+) [0-9.e+]+\n`)
+
+// exemplarLabels are the labels of an exemplar, which client_golang writes
+// in map order.
+var exemplarLabels = regexp.MustCompile(`# \{([^}]*)\}`)
+
+// normaliseExemplars replaces exemplar timestamps with <time> and sorts
+// exemplar labels.
+func normaliseExemplars(page string) string {
+	page = exemplarTime.ReplaceAllString(page, "$1 <time>\n")
+	return exemplarLabels.ReplaceAllStringFunc(page, func(m string) string {
+		labels := strings.Split(exemplarLabels.FindStringSubmatch(m)[1], ",")
+		slices.Sort(labels)
+		return "# {" + strings.Join(labels, ",") + "}"
+	})
+}
+
+// assertSamePage compares two pages line by line and reports only the
+// lines that differ.
+func assertSamePage(t *testing.T, want, got, msg string) {
+	t.Helper()
+	if want == got {
+		return
+	}
+	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var diff []string
+	for i := range max(len(wl), len(gl)) {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			diff = append(diff, fmt.Sprintf("line %d:\n  want %s\n  got  %s", i+1, w, g))
+		}
+		if len(diff) == 10 {
+			break
+		}
+	}
+	t.Errorf("%s:\n%s", msg, strings.Join(diff, "\n"))
+}
+
+// The native collector and the OTel exporter render the same page for the
+// same scenario, in both formats, with and without the scope labels:
+// metric names, types, help, label names and values, sample values,
+// histogram buckets, target_info, and (in OpenMetrics) the exemplars with
+// their trace and span ids, all but their timestamps. An extra reader
+// changes nothing on the page. Every page also matches the golden file.
+func TestNativeMatchesExporter(t *testing.T) {
+	noResourceEnv(t)
+	for _, scope := range []bool{true, false} {
+		for _, format := range []struct{ name, accept string }{
+			{"text", ""},
+			{"openmetrics", "application/openmetrics-text; version=1.0.0"},
+		} {
+			t.Run("scope="+map[bool]string{true: "yes", false: "no"}[scope]+"/format="+format.name, func(t *testing.T) {
+				var opts []prom.Option
+				if !scope {
+					opts = append(opts, prom.WithoutScopeInfo())
+				}
+				pages := map[string]string{}
+				for _, m := range modes {
+					reg, clock, bus := newRegistry(t)
+					h, promReg, _ := newModeHandler(t, m, reg, opts...)
+					runScenario(t, reg, clock, bus)
+					page, _ := scrape(t, h, format.accept)
+					pages[m.name] = normaliseExemplars(normalise(page))
+
+					problems, err := testutil.GatherAndLint(promReg)
+					require.NoError(t, err)
+					assert.Empty(t, problems, m.name)
+				}
+				want := pages["otel"]
+				require.Contains(t, want, "circuit_breaker_events_dropped_total")
+				if format.name == "openmetrics" {
+					require.Contains(t, want, `trace_id="0af7651916cd43dd8448eb211c80319c"`, "the scenario's calls leave exemplars")
+				}
+				for name, page := range pages {
+					assertSamePage(t, want, page, name+" differs from the OTel exporter's page")
+				}
+				if scope && format.name == "text" {
+					golden(t, "scenario.txt", pages["native"])
+				}
+			})
+		}
+	}
+}
+
+// The extra reader receives the telemetry package's instruments, on the
+// handler's resource, and is shut down with the handler.
+func TestWithReader(t *testing.T) {
+	noResourceEnv(t)
+	for _, m := range modes {
+		if !m.reader {
+			continue
+		}
+		t.Run(m.name, func(t *testing.T) {
+			reg, clock, bus := newRegistry(t)
+			reader := sdkmetric.NewManualReader()
+			h, err := prom.NewHandler(reg, append(m.opts, prom.WithServiceName("checkout"), prom.WithReader(reader),
+				prom.WithReader(nil), prom.WithLogger(slog.New(slog.DiscardHandler)))...)
+			require.NoError(t, err)
+			runScenario(t, reg, clock, bus)
+
+			var rm metricdata.ResourceMetrics
+			require.NoError(t, reader.Collect(context.Background(), &rm))
+			v, ok := rm.Resource.Set().Value("service.name")
+			require.True(t, ok)
+			assert.Equal(t, "checkout", v.AsString())
+			require.Len(t, rm.ScopeMetrics, 1)
+			sm := rm.ScopeMetrics[0]
+			assert.Equal(t, telemetry.ScopeName, sm.Scope.Name)
+			got := map[string]metricdata.Metrics{}
+			for _, m := range sm.Metrics {
+				got[m.Name] = m
+			}
+			assert.Len(t, got, 9, "every instrument")
+			calls := map[string]int64{}
+			for _, p := range got["circuit_breaker.calls"].Data.(metricdata.Sum[int64]).DataPoints {
+				n, _ := p.Attributes.Value("circuit_breaker.name")
+				o, _ := p.Attributes.Value("circuit_breaker.outcome")
+				calls[n.AsString()+" "+o.AsString()] = p.Value
+			}
+			assert.Equal(t, int64(3), calls["model_server rejected"])
+			assert.Equal(t, int64(1), calls["canary shadow_rejected"])
+			dropped := got["circuit_breaker.events.dropped"].Data.(metricdata.Sum[int64]).DataPoints
+			require.Len(t, dropped, 1)
+			assert.Equal(t, int64(1), dropped[0].Value)
+			var durations uint64
+			for _, p := range got["circuit_breaker.call.duration"].Data.(metricdata.Histogram[float64]).DataPoints {
+				durations += p.Count
+			}
+			assert.Equal(t, uint64(14), durations, "every admitted call whose event was delivered, once")
+
+			require.NoError(t, h.Shutdown(context.Background()))
+			assert.ErrorIs(t, reader.Collect(context.Background(), &rm), sdkmetric.ErrReaderShutdown)
+		})
+	}
+}
+
+// Whichever way the page is rendered, and with an extra reader, telemetry
+// is attached once: each state change and rejection makes one span event
+// and one log record.
+func TestSpanEventsAndLogsOnce(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			clock := breakertest.NewClock(t0)
+			reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithFailureThreshold(2))
+			logs := &countingHandler{}
+			opts := append([]prom.Option{prom.WithLogger(slog.New(logs))}, m.opts...)
+			if m.reader {
+				opts = append(opts, prom.WithReader(sdkmetric.NewManualReader()))
+			}
+			h, err := prom.NewHandler(reg, opts...)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			t.Cleanup(func() { require.NoError(t, tp.Shutdown(context.Background())) })
+			ctx, span := tp.Tracer("test").Start(context.Background(), "request")
+			b, err := reg.Get("db")
+			require.NoError(t, err)
+			for range 2 {
+				require.ErrorIs(t, b.Execute(ctx, func(context.Context) error { return errBoom }), errBoom)
+			}
+			require.ErrorIs(t, b.Execute(ctx, func(context.Context) error { return nil }), breaker.ErrOpen)
+			span.End()
+
+			var names []string
+			for _, e := range rec.Ended()[0].Events() {
+				names = append(names, e.Name)
+			}
+			assert.Equal(t, []string{"circuit_breaker.state_change", "circuit_breaker.rejected"}, names)
+			assert.Equal(t, []string{"circuit breaker state changed", "circuit breaker rejected call"}, logs.messages())
+		})
+	}
+}
+
+// countingHandler keeps the message of every record, DEBUG included.
+type countingHandler struct {
+	msgs []string
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.msgs = append(h.msgs, r.Message)
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+func (h *countingHandler) messages() []string                 { return h.msgs }
+
+// A sampled call's duration becomes its bucket's exemplar, with the span's
+// ids; the bucket takes at most one new exemplar between two scrapes. A
+// transition caused by a sampled call carries one too.
+func TestNativeExemplars(t *testing.T) {
+	clock := breakertest.NewClock(t0)
+	reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithFailureThreshold(1))
+	h, err := prom.NewHandler(reg, prom.WithoutScopeInfo(), prom.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+	b, err := reg.Get("db")
+	require.NoError(t, err)
+
+	other := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled,
+	}))
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{3}, SpanID: trace.SpanID{4},
+	}))
+	run := func(ctx context.Context, d time.Duration) {
+		require.NoError(t, b.Execute(ctx, func(context.Context) error { clock.Advance(d); return nil }))
+	}
+	const line = `circuit_breaker_call_duration_seconds_bucket{circuit_breaker_name="db",circuit_breaker_outcome="success",le="0.025"}`
+	bucket := func() string { // scrapes
+		page, _ := scrape(t, h, "application/openmetrics-text; version=1.0.0")
+		for l := range strings.Lines(normaliseExemplars(page)) {
+			if strings.HasPrefix(l, line) {
+				return strings.TrimSuffix(strings.TrimPrefix(l, line), " <time>\n")
+			}
+		}
+		t.Fatal("no bucket line")
+		return ""
+	}
+
+	run(unsampled, 20*time.Millisecond)
+	assert.Equal(t, " 1\n", bucket())
+	run(sampled, 20*time.Millisecond)
+	run(other, 15*time.Millisecond) // no scrape since the last exemplar: not taken
+	assert.Equal(t, ` 3 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 0.02`, bucket())
+	run(other, 15*time.Millisecond)
+	run(sampled, 20*time.Millisecond)
+	assert.Equal(t, ` 5 # {span_id="0200000000000000",trace_id="01000000000000000000000000000000"} 0.015`, bucket())
+
+	require.ErrorIs(t, b.Execute(sampled, func(context.Context) error { return errBoom }), errBoom)
+	page, _ := scrape(t, h, "application/openmetrics-text; version=1.0.0")
+	assert.Contains(t, normaliseExemplars(page), `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="db",circuit_breaker_to_state="open"} 1.0 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 1.0 <time>`)
+}
+
+// Shutdown removes the native collector: the page loses the breakers, and a
+// new handler can serve them from the same client_golang registry. Two
+// handlers cannot serve the same names at once.
+func TestNativeShutdownAndConflict(t *testing.T) {
+	reg := breaker.NewRegistry()
+	_, err := reg.Get("db")
+	require.NoError(t, err)
+	promReg := prometheus.NewRegistry()
+	h, err := prom.NewHandler(reg, prom.WithRegistry(promReg))
+	require.NoError(t, err)
+
+	_, err = prom.NewHandler(reg, prom.WithRegistry(promReg))
+	require.Error(t, err, "the names are taken")
+
+	page, _ := scrape(t, h, "")
+	assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="db"`)
+	require.NoError(t, h.Shutdown(context.Background()))
+	assert.False(t, reg.Events().Active(), "the failed handler left no subscription behind")
+	page, _ = scrape(t, h, "")
+	assert.NotContains(t, page, "circuit_breaker_")
+
+	h2, err := prom.NewHandler(reg, prom.WithRegistry(promReg))
+	require.NoError(t, err)
+	page, _ = scrape(t, h2, "")
+	assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="db"`)
+	require.NoError(t, h2.Shutdown(context.Background()))
+}
