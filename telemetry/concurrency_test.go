@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/telemetry"
 )
 
@@ -70,6 +71,48 @@ func TestConcurrentCallsCollectionAndDetach(t *testing.T) {
 	e.detach()
 	wg.Wait()
 	assert.False(t, e.reg.Events().Active())
+}
+
+// Attachments to asynchronous buses come and go while collections run;
+// with -race this checks the bookkeeping of circuit_breaker.events.dropped.
+// Once every attachment is gone, nothing is observed.
+func TestConcurrentAsyncAttachments(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	tel, err := telemetry.New(telemetry.WithMeterProvider(mp))
+	require.NoError(t, err)
+	buses := []*events.Async[breaker.Event]{events.NewAsync[breaker.Event](1), events.NewAsync[breaker.Event](1)}
+	for _, bus := range buses {
+		t.Cleanup(func() { require.NoError(t, bus.Close()) })
+	}
+
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			for i := range 50 {
+				b, err := breaker.New(fmt.Sprintf("b%d-%d", g, i), breaker.WithEventBus(buses[(g+i)%2]))
+				if !assert.NoError(t, err) {
+					return
+				}
+				detach, err := tel.AttachBreaker(b)
+				if !assert.NoError(t, err) {
+					return
+				}
+				_ = b.Execute(ctx, succeed)
+				detach()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			var rm metricdata.ResourceMetrics
+			assert.NoError(t, reader.Collect(ctx, &rm))
+		}
+	})
+	wg.Wait()
+	assert.NotContains(t, collect(t, reader), "circuit_breaker.events.dropped")
 }
 
 // Without WithMeterProvider the global provider is used. Not parallel: it

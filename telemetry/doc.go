@@ -20,7 +20,8 @@
 //
 // Package [github.com/fusebox-go/fusebox/telemetry/prom] serves the same
 // metrics on a Prometheus /metrics page in one call, for a program that has
-// no OpenTelemetry setup of its own.
+// no OpenTelemetry setup of its own, and can hand them to OTLP or other SDK
+// readers too.
 //
 // # Metrics
 //
@@ -151,8 +152,8 @@
 //     otel_metric_overflow="true", so a registry of a few hundred breakers
 //     already loses some. Use sdkmetric.WithCardinalityLimit(0) (no limit;
 //     the registry's own limit, breaker.WithMaxBreakers, bounds the series)
-//     or at least 5 × the number of breakers + 1 (the transitions counter
-//     has up to five series per breaker).
+//     or at least 5 × the number of breakers + 1 (the calls and transitions
+//     counters have up to five series per breaker).
 //   - The translation strategy, when exporting to Prometheus with the OTel
 //     Prometheus exporter: pin
 //     WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
@@ -163,6 +164,13 @@
 //     the SDK follows unless a View overrides them. Exemplars need the
 //     SDK's default trace-based exemplar filter and a sampled span in the
 //     call's context.
+//
+// For a Prometheus /metrics page, the OTel exporter is not the fastest
+// way: prom.NewHandler renders the same series with a native client_golang
+// collector, in less than half the time for thousands of breakers, and
+// with prom.WithReader also feeds the readers of your SDK exports (OTLP,
+// for one). Attach telemetry either there or to your own MeterProvider,
+// not both: each attachment writes its own span events and logs.
 //
 // # Concurrency
 //
