@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
@@ -103,6 +105,8 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	logger := newLogger(o.logFormat, logOut)
 	sc := scenarios()[o.scenario]
 	clock := scaledClock{start: time.Now(), speed: o.speed}
+	// Export errors (a collector that is down, say) go to the same log.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("opentelemetry export", slog.Any("error", err)) }))
 	shutdownTracing, err := setupTracing(ctx)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
@@ -120,7 +124,12 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	defer a.Close()
 	// /metrics and the state-change logs come from the telemetry package:
 	// attached to the registry once, it sees every breaker.
-	promHandler, err := prom.NewHandler(a.reg, prom.WithServiceName(serviceName), prom.WithLogger(logger))
+	// With OTLP configured, the same instruments also go to the collector.
+	reader, err := metricsReader(ctx)
+	if err != nil {
+		return errors.Join(fmt.Errorf("metrics: %w", err), shutdownTracing(context.Background()))
+	}
+	promHandler, err := prom.NewHandler(a.reg, prom.WithServiceName(demoServiceName()), prom.WithLogger(logger), prom.WithReader(reader))
 	if err != nil {
 		return errors.Join(err, shutdownTracing(context.Background()))
 	}

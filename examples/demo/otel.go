@@ -8,8 +8,10 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -61,6 +63,28 @@ func setupTracing(ctx context.Context) (shutdown func(context.Context) error, er
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
+}
+
+// metricsReader returns an OTLP/HTTP metrics reader when the environment
+// asks for OTLP export, else nil. It exports every OTEL_METRIC_EXPORT_INTERVAL
+// (default 60s) and reads the standard OTEL_EXPORTER_OTLP_* variables.
+func metricsReader(ctx context.Context) (sdkmetric.Reader, error) {
+	if !otlpConfigured() {
+		return nil, nil
+	}
+	exp, err := otlpmetrichttp.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sdkmetric.NewPeriodicReader(exp), nil
+}
+
+// demoServiceName is OTEL_SERVICE_NAME, or fusebox-demo.
+func demoServiceName() string {
+	if n := os.Getenv("OTEL_SERVICE_NAME"); n != "" {
+		return n
+	}
+	return serviceName
 }
 
 // tracedCall runs call in a client span named name, so the breaker's span
