@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -291,9 +290,14 @@ func (n *nativeBreaker) RecordCall(ctx context.Context, o breaker.Outcome, d tim
 	}
 	v := d.Seconds()
 	if s.ex != nil {
-		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() && s.takeExemplar(n.c.scrapes.Load(), v) {
-			s.ex.ObserveWithExemplar(v, exemplarLabels(sc))
-			return
+		// The bucket is checked first: once it holds this scrape period's
+		// exemplar, the context is not searched for a span.
+		slot, scrapes := &s.exemplar[bucketOf(v)], n.c.scrapes.Load()+1
+		if prev := slot.Load(); prev != scrapes {
+			if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() && slot.CompareAndSwap(prev, scrapes) {
+				s.ex.ObserveWithExemplar(v, exemplarLabels(sc))
+				return
+			}
 		}
 	}
 	s.obs.Observe(v)
@@ -312,12 +316,20 @@ func (n *nativeBreaker) durationSeries(o breaker.Outcome) *durationSeries {
 	return n.durations[o].Load()
 }
 
-// takeExemplar reports whether the bucket of v may take a new exemplar in
-// scrape period scrapes, and if so marks it taken.
-func (s *durationSeries) takeExemplar(scrapes uint64, v float64) bool {
-	last := &s.exemplar[sort.SearchFloat64s(durationBuckets, v)]
-	prev := last.Load()
-	return prev != scrapes+1 && last.CompareAndSwap(prev, scrapes+1)
+// bucketOf returns the index of the histogram bucket v falls in: the first
+// bound v does not exceed, or the +Inf bucket (what client_golang does, and
+// sort.SearchFloat64s without its closure calls).
+func bucketOf(v float64) int {
+	lo, hi := 0, len(durationBounds)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if durationBounds[m] < v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 func exemplarLabels(sc trace.SpanContext) prometheus.Labels {
