@@ -39,9 +39,9 @@
 //	circuit_breaker_events_dropped_total    counter    (none)
 //	target_info                             gauge      service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
 //
-// Every breaker series also carries otel_scope_name (the telemetry
-// package's ScopeName), otel_scope_version and otel_scope_schema_url (empty)
-// unless [WithoutScopeInfo] is given. For example:
+// Every series but target_info also carries otel_scope_name (the
+// telemetry package's ScopeName), otel_scope_version and
+// otel_scope_schema_url (empty) unless [WithoutScopeInfo] is given. For example:
 //
 //	# HELP circuit_breaker_state Whether the circuit breaker is in the given state: 1 for its current state, 0 for the others.
 //	# TYPE circuit_breaker_state gauge
@@ -72,9 +72,9 @@
 // hold the durations and transitions. Nothing goes through the
 // OpenTelemetry SDK, which would aggregate every series and then have its
 // exporter rebuild each as a client_golang metric: for a registry of
-// 10,000 breakers the page takes a third to a half as long, as long as a
-// hand-written client_golang collector's, and a call records its duration
-// in less than half the time.
+// 10,000 breakers the page takes well under half as long, no longer than a
+// hand-written client_golang collector's, and a call through a breaker
+// costs about half as much.
 //
 // It emits the series the OTel exporter would: the same names, types, help
 // texts, label names and values, bucket boundaries, values, otel_scope_*
