@@ -32,7 +32,17 @@ type scenario struct {
 var (
 	modelServerOpts = []breaker.Option{breaker.WithFailureThreshold(5), breaker.WithRecoveryTimeout(60 * time.Second), breaker.WithHalfOpenMaxCalls(3)}
 	databaseOpts    = []breaker.Option{breaker.WithFailureThreshold(3), breaker.WithRecoveryTimeout(30 * time.Second), breaker.WithHalfOpenMaxCalls(2)}
-	externalAPIOpts = []breaker.Option{breaker.WithFailureThreshold(10), breaker.WithRecoveryTimeout(120 * time.Second), breaker.WithHalfOpenMaxCalls(5)}
+	// external_api also watches its failure rate and its slow calls, so the
+	// demo shows those instruments; the consecutive threshold (checked
+	// first, at 10) is what opens it in the default scenario.
+	externalAPIOpts = []breaker.Option{
+		breaker.WithTripPolicy(
+			breaker.ConsecutiveFailures(10),
+			breaker.FailureRate(0.5, 20, breaker.LastCalls(50)),
+			breaker.SlowCalls(150*time.Millisecond, 0.8, 20, breaker.LastDuration(30*time.Second, 6)),
+		),
+		breaker.WithRecoveryTimeout(120 * time.Second), breaker.WithHalfOpenMaxCalls(5),
+	}
 )
 
 func scenarios() map[string]scenario {
