@@ -36,3 +36,20 @@ lint:
 	$(GO) vet ./...
 	cd e2e && $(GO) vet ./...
 	@if grep -n 'time\.Sleep' breaker/*_test.go events/*_test.go; then echo "tests must use a fake clock, not time.Sleep"; exit 1; fi
+
+.PHONY: build-demo build-collector
+
+## build-demo: build the demo service into bin/demo
+build-demo:
+	$(GO) build -o bin/demo ./examples/demo
+
+## build-collector: build the OpenTelemetry Collector of examples/otel-collector into bin/otelcol-fusebox (the first build fetches the collector's modules: minutes)
+build-collector:
+	cd examples/otel-collector && $(GO) build -o ../../bin/otelcol-fusebox . && $(GO) vet ./...
+
+## e2e: demo + collector + a real Prometheus on loopback ports (every dashboard and alert expression must return data, scraped directly and through the collector), and the status page read in headless Chromium
+e2e: build-demo build-collector
+	bash scripts/ensure-prometheus.sh
+	bash scripts/ensure-chromium.sh
+	cd e2e && FUSEBOX_E2E=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox $(GO) test -count=1 -v -run TestStack -timeout 10m ./...
+	FUSEBOX_BROWSER=1 $(GO) test -count=1 -v -run TestStatusPageInBrowser ./examples/demo
