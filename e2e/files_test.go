@@ -100,6 +100,10 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 		assert.True(t, has("", "histogram_quantile("+q, "circuit_breaker_call_duration_seconds_bucket"), "call duration p%s", q)
 	}
 	assert.True(t, has("", "circuit_breaker_transitions_total"), "transitions over time")
+	// Trip policies: the windows' ratios and the slow-call counter.
+	assert.True(t, has("timeseries", "circuit_breaker_failure_ratio", "circuit_breaker_name"), "failure ratio of the FailureRate window")
+	assert.True(t, has("timeseries", "circuit_breaker_slow_call_ratio", "circuit_breaker_name"), "slow-call ratio of the SlowCalls window")
+	assert.True(t, has("", "rate(circuit_breaker_slow_calls_total", "$__rate_interval", "circuit_breaker_name)"), "slow call rate by breaker")
 }
 
 func TestKitExpressionsAreWellFormed(t *testing.T) {
@@ -150,6 +154,9 @@ func TestAlertRulesAreDocumented(t *testing.T) {
 	assert.GreaterOrEqual(t, forDur, 5*time.Minute)
 	assert.Contains(t, byName["CircuitBreakerFlapping"].Expr, "[15m]")
 	assert.Contains(t, byName["CircuitBreakerHighRejectionRatio"].Expr, `circuit_breaker_outcome="rejected"`)
+	require.Contains(t, byName, "CircuitBreakerSlowCallsHigh")
+	assert.Contains(t, byName["CircuitBreakerSlowCallsHigh"].Expr, "circuit_breaker_slow_calls_total")
+	assert.NotEmpty(t, byName["CircuitBreakerSlowCallsHigh"].For, "a slow spell must last before it alerts")
 }
 
 // TestAlertRulesHaveUnitTests checks that alerts_test.yml covers every alert
