@@ -97,3 +97,48 @@ func BenchmarkRegistryGet(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPolicies runs the closed path under each trip policy next to the
+// default consecutive-failure policy: a success, and a failure far from
+// tripping (every fourth call fails, below each policy's ratio).
+func BenchmarkPolicies(b *testing.B) {
+	ctx := context.Background()
+	policies := []struct {
+		name string
+		opt  breaker.Option
+	}{
+		{"consecutive", breaker.WithTripPolicy(breaker.ConsecutiveFailures(1 << 30))},
+		{"failure-rate-calls", breaker.WithTripPolicy(breaker.FailureRate(0.5, 100, breaker.LastCalls(100)))},
+		{"failure-rate-time", breaker.WithTripPolicy(breaker.FailureRate(0.5, 100, breaker.LastDuration(time.Minute, 6)))},
+		{"slow-calls", breaker.WithTripPolicy(breaker.SlowCalls(time.Second, 0.5, 100, breaker.LastCalls(100)))},
+		{"all-three", breaker.WithTripPolicy(breaker.ConsecutiveFailures(1<<30),
+			breaker.FailureRate(0.5, 100, breaker.LastCalls(100)),
+			breaker.SlowCalls(time.Second, 0.5, 100, breaker.LastDuration(time.Minute, 6)))},
+	}
+	for _, p := range policies {
+		b.Run(p.name+"/success", func(b *testing.B) {
+			br, _ := breaker.New("bench", p.opt)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := br.Execute(ctx, succeed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(p.name+"/mixed", func(b *testing.B) {
+			br, _ := breaker.New("bench", p.opt)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				fn := succeed
+				if i++; i%4 == 0 {
+					fn = fail
+				}
+				_ = br.Execute(ctx, fn)
+			}
+			if br.State() != breaker.Closed {
+				b.Fatal("tripped")
+			}
+		})
+	}
+}

@@ -103,6 +103,11 @@ type windows struct {
 	rate, slow *window
 }
 
+// timed reports whether a window needs the time of each call.
+func (ws *windows) timed() bool {
+	return ws.rate != nil && ws.rate.buckets != nil || ws.slow != nil && ws.slow.buckets != nil
+}
+
 // New returns a closed breaker named name. Without options it has the
 // spec's defaults: it opens after 5 consecutive failures, waits 60s, then
 // admits 3 trial calls. The error wraps [ErrInvalidConfig] and names the
@@ -481,7 +486,9 @@ func (b *Breaker) recordWindows(ctx context.Context, c *config, t ticket, failur
 	if ws == nil {
 		return false
 	}
-	now = b.nowIf(haveNow, now)
+	if ws.timed() { // a count window needs no clock until it trips
+		now, haveNow = b.nowIf(haveNow, now), true
+	}
 	var reason Reason
 	// The windows are those of now, the policies those the call was admitted
 	// under: Reconfigure may have added or removed one meanwhile.
@@ -502,7 +509,7 @@ func (b *Breaker) recordWindows(ctx context.Context, c *config, t ticket, failur
 	if wGen(w) != t.gen || wState(w) != Closed {
 		return false
 	}
-	return b.transition(ctx, w, Open, reason, now, int(wCount(w)))
+	return b.transition(ctx, w, Open, reason, b.nowIf(haveNow, now), int(wCount(w)))
 }
 
 // tripped reports whether count of calls reach the policy's ratio.
