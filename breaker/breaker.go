@@ -387,6 +387,10 @@ func (b *Breaker) admit(ctx context.Context) (ticket, error) {
 				}
 				continue
 			}
+			if b.trialsSuffice(ctx, w) {
+				b.drain()
+				continue
+			}
 			if b.trialsOverdue(ctx, w) {
 				continue
 			}
@@ -565,10 +569,22 @@ func (b *Breaker) trialSucceeded(ctx context.Context, gen uint64) bool {
 		if succeeded(w)+1 >= b.cfg.Load().halfOpenMaxCalls {
 			return b.transition(ctx, w, Closed, ReasonTrialsSucceeded, b.now(), 0)
 		}
-		if b.word.CompareAndSwap(w, w-1+1<<trialShift) {
-			return false
+		if nw := w - 1 + 1<<trialShift; b.word.CompareAndSwap(w, nw) {
+			// A Reconfigure that lowered the count between the check above
+			// and the swap would otherwise leave enough successes recorded
+			// and nothing left to close the breaker.
+			return b.trialsSuffice(ctx, nw)
 		}
 	}
+}
+
+// trialsSuffice closes a half-open breaker (word w) whose successful trials
+// already reach the current half_open_max_calls, and reports whether it did.
+func (b *Breaker) trialsSuffice(ctx context.Context, w uint64) bool {
+	if wState(w) != HalfOpen || succeeded(w) < b.cfg.Load().halfOpenMaxCalls {
+		return false
+	}
+	return b.transition(ctx, w, Closed, ReasonTrialsSucceeded, b.now(), 0)
 }
 
 // trialFailed reopens the breaker after a failed trial in period gen.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,4 +394,23 @@ func TestHugeRecoveryTimeoutDoesNotWrap(t *testing.T) {
 	assert.Greater(t, oe.RetryAfter(), 200*365*24*time.Hour)
 	clock.Advance(-time.Hour)
 	assert.Positive(t, oe.RetryAfter())
+}
+
+// TestReconfigureRacesTrialSuccess lowers half_open_max_calls while trials
+// succeed, many times over: however the two interleave, the breaker must
+// close (found by review: a Reconfigure between a trial's check and its
+// swap used to leave enough successes recorded and nothing to close it).
+func TestReconfigureRacesTrialSuccess(t *testing.T) {
+	for range 2000 {
+		b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithHalfOpenMaxCalls(3))
+		play(t, b, clock, "f +60s s")
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = b.Execute(context.Background(), succeed) }()
+		go func() { defer wg.Done(); require.NoError(t, b.Reconfigure(breaker.WithHalfOpenMaxCalls(2))) }()
+		wg.Wait()
+		// Whatever happened, the next call is admitted and the breaker closes.
+		require.NoError(t, b.Execute(context.Background(), succeed))
+		require.Equal(t, breaker.Closed, b.State())
+	}
 }
