@@ -21,7 +21,10 @@ import (
 // re-raised with its original value so that net/http handles it as usual
 // (an [http.ErrAbortHandler] still aborts the response quietly). A failing
 // response written after the client went away (the request's context
-// cancelled) is ignored rather than counted.
+// cancelled) is ignored rather than counted, and so is an
+// http.ErrAbortHandler panic raised then, as httputil.ReverseProxy does
+// when the client disconnects mid-body: a client hanging up is no verdict
+// on the dependency.
 //
 // The ResponseWriter given to h supports [http.Flusher] and [http.Hijacker]
 // when the server's does, and [http.ResponseController] reaches the
@@ -45,10 +48,15 @@ type protected struct {
 
 func (p *protected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ran := false
+	var aborted any
 	_, err := breaker.Do(r.Context(), p.b, func(context.Context) (struct{}, error) {
 		ran = true
 		sw := &statusWriter{ResponseWriter: w}
-		p.next.ServeHTTP(sw, r)
+		if aborted = p.serve(sw, r); aborted != nil {
+			// The client went away and the handler aborted: the caller's
+			// context is cancelled, so the breaker counts it as ignored.
+			return struct{}{}, r.Context().Err()
+		}
 		code := sw.code
 		if code == 0 {
 			code = http.StatusOK // what net/http sends when nothing was written
@@ -58,6 +66,9 @@ func (p *protected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return struct{}{}, nil
 	})
+	if aborted != nil {
+		panic(aborted) // as net/http expects: abort the response quietly
+	}
 	if ran {
 		return
 	}
@@ -69,6 +80,25 @@ func (p *protected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+}
+
+// serve runs the handler. It returns the http.ErrAbortHandler panic of a
+// handler whose client has gone (a reverse proxy raises it when the client
+// disconnects mid-body), so that the call is not counted as a failure of
+// the dependency; any other panic goes on through the breaker, which counts
+// it as a failure and re-raises it.
+func (p *protected) serve(w http.ResponseWriter, r *http.Request) (aborted any) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler && r.Context().Err() != nil {
+				aborted = v
+				return
+			}
+			panic(v)
+		}
+	}()
+	p.next.ServeHTTP(w, r)
+	return nil
 }
 
 func (p *protected) failed(sw *statusWriter, r *http.Request, code int) bool {

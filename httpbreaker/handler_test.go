@@ -227,6 +227,26 @@ func TestHandlerIgnoresFailureAfterClientLeft(t *testing.T) {
 	assert.Equal(t, breaker.Closed, b.State())
 }
 
+// A reverse proxy aborts with http.ErrAbortHandler when its client hangs
+// up; that must not count against the dependency, and the panic must still
+// reach net/http.
+func TestHandlerAbortAfterClientLeftIsIgnored(t *testing.T) {
+	reg, _ := newRegistry(1)
+	b, err := reg.Get("svc")
+	require.NoError(t, err)
+	h := httpbreaker.NewHandler(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		panic(http.ErrAbortHandler)
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 3 {
+		assert.PanicsWithValue(t, http.ErrAbortHandler, func() { serve(h, get().WithContext(ctx)) })
+	}
+	assert.Equal(t, totals{Ignored: 3}, totalsOf(b.Stats()))
+	assert.Equal(t, breaker.Closed, b.State(), "three clients hanging up do not open the breaker")
+}
+
 func TestHandlerResponseWriterInterfaces(t *testing.T) {
 	reg, _ := newRegistry(5)
 	b, err := reg.Get("svc")
