@@ -61,6 +61,9 @@ type period struct {
 	reopens  int   // open: failed probes since the breaker last closed
 	failures int   // consecutive failures when the state was entered
 	err      *OpenError
+	// half-open: when the period's first trial was admitted, or never;
+	// WithHalfOpenMaxWait counts from it
+	firstTrial *atomic.Int64
 }
 
 // Breaker is a circuit breaker: it runs functions while they mostly
@@ -236,22 +239,41 @@ func (b *Breaker) recoveryDue(w uint64) bool {
 	return now >= p.retryAt || now < p.start
 }
 
-// trialsOverdue reopens a half-open breaker whose trials have been running
-// longer than WithHalfOpenMaxWait, and reports whether it did.
+// trialsOverdue reopens a half-open breaker whose trials are still running
+// WithHalfOpenMaxWait after the period's first trial was admitted, and
+// reports whether it did.
 func (b *Breaker) trialsOverdue(ctx context.Context, w uint64) bool {
 	c := b.cfg.Load()
 	if c.halfOpenMaxWait <= 0 || inFlight(w) == 0 {
 		return false
 	}
 	p := b.period.Load()
-	now := b.now()
-	if p.gen != wGen(w) || now-p.start < c.halfOpenMaxWait {
+	if p.gen != wGen(w) || p.firstTrial == nil {
+		return false
+	}
+	first, now := p.firstTrial.Load(), b.now()
+	if first == never {
+		return false
+	}
+	if now < first { // the clock went back: count from now
+		p.firstTrial.CompareAndSwap(first, now)
+		return false
+	}
+	if now-first < c.halfOpenMaxWait {
 		return false
 	}
 	if b.transition(ctx, w, Open, ReasonHalfOpenTimeout, now, p.failures) {
 		b.drain()
 	}
 	return true
+}
+
+// noteTrial records when the first trial of the half-open period of word w
+// was admitted.
+func (b *Breaker) noteTrial(w uint64) {
+	if p := b.period.Load(); p.gen == wGen(w) && p.firstTrial != nil && p.firstTrial.Load() == never {
+		p.firstTrial.CompareAndSwap(never, b.now())
+	}
 }
 
 // queued is a state change waiting to be published with the context of
@@ -383,6 +405,7 @@ func (b *Breaker) admit(ctx context.Context) (ticket, error) {
 		case HalfOpen:
 			if inFlight(w)+succeeded(w) < b.cfg.Load().halfOpenMaxCalls {
 				if b.word.CompareAndSwap(w, w+1) {
+					b.noteTrial(w)
 					return ticket{gen: wGen(w), state: HalfOpen}, nil
 				}
 				continue

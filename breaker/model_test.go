@@ -381,6 +381,8 @@ type model struct {
 	reasons     map[breaker.Reason]int
 	cov         map[string]int
 	timedOutGen uint64 // the half-open period that half_open_timeout ended last
+	firstTrial  int64  // when the half-open period's first trial was admitted
+	trialSeen   bool   // whether it has one
 }
 
 func newModel(cfg modelConfig) *model {
@@ -414,6 +416,7 @@ func (m *model) swap(to breaker.State, forced bool, reason breaker.Reason, failu
 	m.gen++
 	m.start, m.failures = m.now, failures
 	m.count, m.inFlight, m.succeeded = 0, 0, 0
+	m.trialSeen = false
 	switch to {
 	case breaker.Open:
 		// Each failed probe (a failed or overdue trial) lengthens the next
@@ -473,9 +476,17 @@ func (m *model) refresh(call int) {
 }
 
 // overdue reopens a half-open breaker whose trials are still in flight the
-// half-open deadline after it went half-open, and reports whether it did.
+// half-open deadline after its first trial was admitted, and reports
+// whether it did.
 func (m *model) overdue(call int) bool {
-	if m.cfg.maxWait <= 0 || m.inFlight == 0 || m.now-m.start < int64(m.cfg.maxWait) {
+	if m.cfg.maxWait <= 0 || m.inFlight == 0 || !m.trialSeen {
+		return false
+	}
+	if m.now < m.firstTrial { // the clock went back: count from now
+		m.firstTrial = m.now
+		return false
+	}
+	if m.now-m.firstTrial < int64(m.cfg.maxWait) {
 		return false
 	}
 	m.timedOutGen = m.gen
@@ -492,6 +503,9 @@ func (m *model) admit(call int) (admission, bool) {
 			return admission{gen: m.gen, state: breaker.Closed, start: m.now, cfg: m.cfg}, true
 		case breaker.HalfOpen:
 			if m.inFlight+m.succeeded < m.cfg.trials {
+				if !m.trialSeen {
+					m.firstTrial, m.trialSeen = m.now, true
+				}
 				m.inFlight++
 				return admission{gen: m.gen, state: breaker.HalfOpen, start: m.now, cfg: m.cfg}, true
 			}

@@ -237,9 +237,13 @@ func (c *config) openFor(reopens int) int64 {
 }
 
 // WithHalfOpenMaxWait bounds how long trial calls may hold a half-open
-// breaker: if trials are still running d after the breaker went half-open,
-// it reopens (reason half_open_timeout) instead of rejecting everything
-// until a probe that may never return comes back. Default 0: no bound.
+// breaker: if trials are still running d after the first trial of the
+// half-open period was admitted, the breaker reopens (reason
+// half_open_timeout) instead of rejecting everything until a probe that may
+// never return comes back. It counts from the first trial, not from the
+// transition, because the transition is lazy: a State or Stats call (a
+// metrics scrape) can make the breaker half-open long before anyone calls.
+// Default 0: no bound.
 func WithHalfOpenMaxWait(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.halfOpenMaxWait = int64(d) })
 }

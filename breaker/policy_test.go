@@ -414,3 +414,25 @@ func TestReconfigureRacesTrialSuccess(t *testing.T) {
 		require.Equal(t, breaker.Closed, b.State())
 	}
 }
+
+// TestHalfOpenMaxWaitCountsFromTheFirstTrial: a scrape (State) makes the
+// breaker half-open long before anyone calls; the deadline must run from
+// the first trial, not from that moment.
+func TestHalfOpenMaxWaitCountsFromTheFirstTrial(t *testing.T) {
+	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithHalfOpenMaxWait(5*time.Second))
+	play(t, b, clock, "f +60s")
+	require.Equal(t, breaker.HalfOpen, b.State()) // a metrics scrape
+	clock.Advance(31 * time.Second)
+
+	inside, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- b.Execute(context.Background(), func(context.Context) error { close(inside); <-release; return nil })
+	}()
+	<-inside
+	require.ErrorIs(t, b.Execute(context.Background(), succeed), breaker.ErrOpen, "the slot is taken")
+	assert.Equal(t, breaker.HalfOpen, b.State(), "a trial that has just started is not overdue")
+	close(release)
+	require.NoError(t, <-done)
+	assert.Equal(t, breaker.Closed, b.State(), "its success counts")
+}

@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"math"
+	"sync/atomic"
 )
 
 // toHalfOpen moves an open breaker whose recovery timeout has passed to
@@ -81,6 +82,8 @@ func (b *Breaker) swapLocked(ctx context.Context, w uint64, to State, forced boo
 	case HalfOpen:
 		np.reopens = old.reopens
 		np.err = &OpenError{Name: b.name, State: HalfOpen, b: b}
+		np.firstTrial = new(atomic.Int64)
+		np.firstTrial.Store(never)
 	}
 	// Every transition empties the windows: they count the calls of one
 	// closed period, and a late call of an earlier one is dropped by gen.
