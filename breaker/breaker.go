@@ -204,9 +204,11 @@ func (b *Breaker) Name() string { return b.name }
 // off. Subscribe to it to observe the breaker; see [Event].
 func (b *Breaker) Events() events.Bus[Event] { return b.bus }
 
-// State returns the current state. An open breaker whose recovery timeout
-// has passed becomes half-open here (and publishes that change), so State
-// never reports a stale Open.
+// State returns the current state. Lazy transitions that are due happen
+// here (and publish their change): an open breaker whose recovery timeout
+// has passed becomes half-open, and a half-open breaker whose trials have
+// overstayed WithHalfOpenMaxWait reopens. So State never reports a stale
+// state.
 func (b *Breaker) State() State {
 	b.refresh()
 	return wState(b.word.Load())

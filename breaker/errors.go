@@ -76,9 +76,13 @@ func (e *OpenError) RetryAfter() time.Duration {
 // ConfigError reports an invalid option value or name. It wraps
 // [ErrInvalidConfig].
 type ConfigError struct {
-	// Field is the setting at fault, in the spec's terms:
-	// "name", "failure_threshold", "recovery_timeout",
-	// "half_open_max_calls", "failure_predicate", "clock", "max_breakers".
+	// Field is the setting at fault, in the spec's terms: "name",
+	// "failure_threshold", "recovery_timeout", "half_open_max_calls",
+	// "failure_predicate", "clock", "event_bus", "max_breakers",
+	// "trip_policy", "failure_rate.ratio", "failure_rate.min_calls",
+	// "failure_rate.window" (and the same under "slow_calls", plus
+	// "slow_calls.slower_than"), "recovery_backoff.initial", ".max",
+	// ".multiplier", ".jitter", and "half_open_max_wait".
 	Field string
 	// Value is the rejected value.
 	Value any

@@ -129,8 +129,8 @@ func WithEventBus(bus events.Bus[Event]) Option {
 
 // WithMaxBreakers limits how many breakers a [Registry] holds, so that names
 // built from request data cannot grow memory and metric cardinality without
-// bound. Default 10,000; it must be at least 1. It is read by [NewRegistry]
-// and has no effect on [New].
+// bound. Default 10,000; it must be at least 1 (New validates it too, but
+// otherwise ignores it). It is read by [NewRegistry].
 func WithMaxBreakers(n int) Option {
 	return optionFunc(func(c *config) { c.maxBreakers = n })
 }
@@ -189,7 +189,7 @@ func ValidateName(name string) error {
 		return nil
 	}
 	shown := name
-	if len(shown) > 64 || !utf8.ValidString(shown) {
+	if len(shown) > 64 {
 		shown = shown[:min(len(shown), 64)]
 	}
 	return &ConfigError{Field: "name", Value: quoted(shown), Reason: reason}

@@ -92,7 +92,8 @@ func LastCalls(n int) Window { return Window{calls: n} }
 // breaker's clock on every call.
 func LastDuration(d time.Duration, buckets int) Window { return Window{span: d, buckets: buckets} }
 
-// String describes the window, for example "last 100 calls" or "last 1m0s".
+// String describes the window, for example "last 100 calls" or
+// "last 1m0s in 6 buckets".
 func (w Window) String() string {
 	if w.span != 0 || w.buckets != 0 {
 		return fmt.Sprintf("last %s in %d buckets", w.span, w.buckets)

@@ -164,8 +164,9 @@ func (b *Breaker) Reset() {
 // Reconfigure changes the breaker's settings while it runs, keeping its
 // state, period counts and totals. It takes the same options as [New] and
 // validates them the same way: on error nothing changes. The new settings
-// apply as one, from the next call on. The clock and the event bus cannot
-// be changed. A windowed trip policy whose window is unchanged keeps its
+// apply as one, from the next call on; an open period keeps the deadline it
+// was opened with (a new recovery timeout or backoff applies from the next
+// opening). The clock and the event bus cannot be changed. A windowed trip policy whose window is unchanged keeps its
 // counts; a new or changed one starts empty.
 func (b *Breaker) Reconfigure(opts ...Option) error {
 	closed, err := b.reconfigure(opts)
@@ -195,7 +196,6 @@ func (b *Breaker) reconfigure(opts []Option) (changed bool, err error) {
 	if err := c.validate(); err != nil {
 		return false, err
 	}
-	c.clock, c.bus = old.clock, old.bus
 	b.wins.Store(b.keepWindows(old, &c))
 	if c.shadowSet {
 		b.shadow.Store(c.shadow)

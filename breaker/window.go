@@ -3,9 +3,8 @@ package breaker
 import "sync"
 
 // window counts closed-state calls, failures and slow calls over the last N
-// calls or the last duration. It belongs to one closed period (gen): a
-// record from another period is dropped, and a transition into closed
-// starts it afresh.
+// calls or the last duration. It belongs to one period (gen): a record from
+// another period is dropped, and every transition starts it afresh.
 type window struct {
 	mu  sync.Mutex
 	gen uint64
