@@ -324,6 +324,13 @@ func TestNameValidation(t *testing.T) {
 		{"newline", "a\nb", false},
 		{"nul", "a\x00b", false},
 		{"del", "a\x7fb", false},
+		{"bidi override", "admin\u202egnp.exe", false},
+		{"zero-width space", "pay\u200bments", false},
+		{"line separator", "a\u2028b", false},
+		{"dot", ".", false},
+		{"dots", "..", false},
+		{"leading dot is fine", ".hidden", true},
+		{"dotted", "api.example.com", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -132,13 +132,16 @@ func FuzzOptions(f *testing.F) {
 	})
 }
 
-// validNameReference is the reference predicate for names (DESIGN.md):
-// non-empty, at most 255 bytes, valid UTF-8, no control characters.
+// validNameReference is the reference predicate for names (DESIGN.md, made
+// stricter): non-empty, at most 255 bytes, valid UTF-8, not only dots, no
+// control, format (Cf) or line/paragraph separator characters.
 func validNameReference(name string) bool {
-	if name == "" || len(name) > 255 || !utf8.ValidString(name) {
+	if name == "" || len(name) > 255 || !utf8.ValidString(name) || strings.Trim(name, ".") == "" {
 		return false
 	}
-	return !strings.ContainsFunc(name, unicode.IsControl)
+	return !strings.ContainsFunc(name, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+	})
 }
 
 // FuzzName: ValidateName, New and Registry.Get agree with the reference
@@ -146,7 +149,7 @@ func validNameReference(name string) bool {
 // raw control character whatever the name held (it is safe to log).
 func FuzzName(f *testing.F) {
 	for _, s := range []string{"model_server", "", "a\nb", "a\x00b", "a\x7fb", "bad\xff", "données-api", "\u0085", "\u2028",
-		"\x1b[31mred", strings.Repeat("a", 255), strings.Repeat("a", 256), strings.Repeat("é", 128), strings.Repeat("\x00", 300)} {
+		"\x1b[31mred", "admin\u202egnp.exe", "zero\u200bwidth", ".", "..", "...", ".hidden", "a.b", strings.Repeat("a", 255), strings.Repeat("a", 256), strings.Repeat("é", 128), strings.Repeat("\x00", 300)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {

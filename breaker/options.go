@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -166,8 +167,12 @@ func (c *config) validate() error {
 }
 
 // ValidateName reports whether name is a valid breaker name: non-empty, at
-// most 255 bytes of valid UTF-8, with no control characters. The error is a
-// [*ConfigError] for the field "name".
+// most 255 bytes of valid UTF-8, not only dots, and free of control
+// characters, invisible format characters (such as bidirectional overrides
+// and zero-width spaces, which could make one name pass for another on a
+// dashboard) and line or paragraph separators. Names become metric labels,
+// URL path segments and log values. The error is a [*ConfigError] for the
+// field "name".
 func ValidateName(name string) error {
 	reason := ""
 	switch {
@@ -177,10 +182,12 @@ func ValidateName(name string) error {
 		reason = "must be at most 255 bytes"
 	case !utf8.ValidString(name):
 		reason = "must be valid UTF-8"
+	case strings.Trim(name, ".") == "":
+		reason = "must not be only dots (no URL path can address it)"
 	default:
 		for _, r := range name {
-			if unicode.IsControl(r) {
-				reason = "must not contain control characters"
+			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+				reason = "must not contain control, format or line-separator characters"
 				break
 			}
 		}
