@@ -118,11 +118,7 @@ func (ws *windows) timed() bool {
 // option).
 func New(name string, opts ...Option) (*Breaker, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
+	applyOptions(&cfg, opts)
 	return newBreaker(name, cfg)
 }
 

@@ -47,6 +47,15 @@ type Option interface {
 
 type optionFunc func(*config)
 
+// applyOptions applies opts to c in order, skipping nil options.
+func applyOptions(c *config, opts []Option) {
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+}
+
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {

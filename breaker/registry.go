@@ -35,11 +35,7 @@ type Registry struct {
 // Invalid defaults are reported by Get.
 func NewRegistry(defaults ...Option) *Registry {
 	cfg := defaultConfig()
-	for _, o := range defaults {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
+	applyOptions(&cfg, defaults)
 	r := &Registry{defaults: slices.Clone(defaults), bus: cfg.bus, limit: cfg.maxBreakers}
 	if !cfg.busSet {
 		r.bus = events.NewSync[Event]()
@@ -77,16 +73,8 @@ func (r *Registry) Get(name string, opts ...Option) (*Breaker, error) {
 	}
 	cfg := defaultConfig()
 	cfg.bus, cfg.busSet = r.bus, true
-	for _, o := range r.defaults {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
+	applyOptions(&cfg, r.defaults)
+	applyOptions(&cfg, opts)
 	b, err := newBreaker(name, cfg)
 	if err != nil {
 		return nil, err

@@ -182,11 +182,7 @@ func (b *Breaker) reconfigure(opts []Option) (changed bool, err error) {
 	old := b.cfg.Load()
 	c := *old
 	c.clockSet, c.busSet, c.shadowSet, c.policyErr = false, false, false, nil
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&c)
-		}
-	}
+	applyOptions(&c, opts)
 	switch {
 	case c.clockSet:
 		return false, &ConfigError{Field: "clock", Value: c.clock, Reason: "cannot change at run time"}
