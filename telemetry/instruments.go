@@ -2,12 +2,12 @@ package telemetry
 
 import (
 	"errors"
-	"math"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/telemetry/internal/series"
 )
 
 // Attribute keys shared by metrics, span events and log records. Log
@@ -32,15 +32,11 @@ const (
 	msgRejected      = "circuit breaker rejected call"
 )
 
-// durationBuckets are the explicit bucket boundaries of the call duration
-// histogram, in seconds: 1ms to 10s, suited to RPC and database calls.
-var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-
 // The states and outcomes in the order of their values, for indexing the
 // per-breaker option tables.
 var (
-	states   = [...]breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen}
-	outcomes = [...]breaker.Outcome{breaker.OutcomeSuccess, breaker.OutcomeFailure, breaker.OutcomeIgnored, breaker.OutcomeRejected}
+	states   = series.States
+	outcomes = series.Outcomes
 )
 
 // instruments holds every instrument the package creates. This file is the
@@ -66,42 +62,25 @@ type instruments struct {
 func newInstruments(m metric.Meter) (instruments, error) {
 	var in instruments
 	var err, e error
-	in.state, e = m.Int64ObservableUpDownCounter("circuit_breaker.state",
-		metric.WithUnit("{state}"),
-		metric.WithDescription("Whether the circuit breaker is in the given state: 1 for its current state, 0 for the others."))
+	in.state, e = m.Int64ObservableUpDownCounter(series.State.Name, metric.WithUnit(series.State.Unit), metric.WithDescription(series.State.Help))
 	err = errors.Join(err, e)
-	in.calls, e = m.Int64ObservableCounter("circuit_breaker.calls",
-		metric.WithUnit("{call}"),
-		metric.WithDescription("Calls through the circuit breaker by outcome, rejected calls included."))
+	in.calls, e = m.Int64ObservableCounter(series.Calls.Name, metric.WithUnit(series.Calls.Unit), metric.WithDescription(series.Calls.Help))
 	err = errors.Join(err, e)
-	in.consecutive, e = m.Int64ObservableGauge("circuit_breaker.consecutive_failures",
-		metric.WithUnit("{failure}"),
-		metric.WithDescription("Consecutive failures: the current run while closed, the run that opened the circuit breaker while open or half-open."))
+	in.consecutive, e = m.Int64ObservableGauge(series.Consecutive.Name, metric.WithUnit(series.Consecutive.Unit), metric.WithDescription(series.Consecutive.Help))
 	err = errors.Join(err, e)
-	in.failureRatio, e = m.Float64ObservableGauge("circuit_breaker.failure_ratio",
-		metric.WithUnit("1"),
-		metric.WithDescription("Share of failed calls in the window of the circuit breaker's failure-rate policy."))
+	in.failureRatio, e = m.Float64ObservableGauge(series.FailureRatio.Name, metric.WithUnit(series.FailureRatio.Unit), metric.WithDescription(series.FailureRatio.Help))
 	err = errors.Join(err, e)
-	in.slowRatio, e = m.Float64ObservableGauge("circuit_breaker.slow_call_ratio",
-		metric.WithUnit("1"),
-		metric.WithDescription("Share of slow calls in the window of the circuit breaker's slow-call policy."))
+	in.slowRatio, e = m.Float64ObservableGauge(series.SlowCallRatio.Name, metric.WithUnit(series.SlowCallRatio.Unit), metric.WithDescription(series.SlowCallRatio.Help))
 	err = errors.Join(err, e)
-	in.slowCalls, e = m.Int64ObservableCounter("circuit_breaker.slow_calls",
-		metric.WithUnit("{call}"),
-		metric.WithDescription("Calls that ran at least as long as the slow-call threshold of the circuit breaker."))
+	in.slowCalls, e = m.Int64ObservableCounter(series.SlowCalls.Name, metric.WithUnit(series.SlowCalls.Unit), metric.WithDescription(series.SlowCalls.Help))
 	err = errors.Join(err, e)
-	in.dropped, e = m.Int64ObservableCounter("circuit_breaker.events.dropped",
-		metric.WithUnit("{event}"),
-		metric.WithDescription("Circuit breaker events that an asynchronous event bus dropped because its queue was full or it was closed."))
+	in.dropped, e = m.Int64ObservableCounter(series.Dropped.Name, metric.WithUnit(series.Dropped.Unit), metric.WithDescription(series.Dropped.Help))
 	err = errors.Join(err, e)
-	in.duration, e = m.Float64Histogram("circuit_breaker.call.duration",
-		metric.WithUnit("s"),
-		metric.WithDescription("Duration of the calls the circuit breaker admitted, by outcome."),
-		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	in.duration, e = m.Float64Histogram(series.Duration.Name,
+		metric.WithUnit(series.Duration.Unit), metric.WithDescription(series.Duration.Help),
+		metric.WithExplicitBucketBoundaries(series.DurationBuckets[:]...))
 	err = errors.Join(err, e)
-	in.transitions, e = m.Int64Counter("circuit_breaker.transitions",
-		metric.WithUnit("{transition}"),
-		metric.WithDescription("State transitions of the circuit breaker."))
+	in.transitions, e = m.Int64Counter(series.Transitions.Name, metric.WithUnit(series.Transitions.Unit), metric.WithDescription(series.Transitions.Help))
 	err = errors.Join(err, e)
 	return in, err
 }
@@ -112,42 +91,38 @@ func (in *instruments) observables() []metric.Observable {
 	return []metric.Observable{in.state, in.calls, in.consecutive, in.failureRatio, in.slowRatio, in.slowCalls}
 }
 
-// observe reports one breaker's state, totals, consecutive failures and
-// trip-policy windows. It reads one Stats snapshot, so the calls counter
-// agrees exactly with it: the shadow_rejected outcome is observed too, from
-// the moment a breaker is in shadow mode (a breaker that never was has no
-// such series). The ratios are observed only for a breaker with that
-// policy, and slow calls for one with a slow-call policy or slow calls
-// counted under an earlier one.
-func (in *instruments) observe(o metric.Observer, ent *entry) {
-	s := ent.b.Stats()
-	for i, st := range states {
-		var v int64
-		if s.State == st {
-			v = 1
-		}
-		o.ObserveInt64(in.state, v, ent.stateObs[i]...)
-	}
-	o.ObserveInt64(in.calls, clamp(s.TotalSuccesses), ent.callObs[breaker.OutcomeSuccess]...)
-	o.ObserveInt64(in.calls, clamp(s.TotalFailures), ent.callObs[breaker.OutcomeFailure]...)
-	o.ObserveInt64(in.calls, clamp(s.TotalIgnored), ent.callObs[breaker.OutcomeIgnored]...)
-	o.ObserveInt64(in.calls, clamp(s.TotalRejected), ent.callObs[breaker.OutcomeRejected]...)
-	if s.Shadow || s.TotalShadowRejected != 0 {
-		o.ObserveInt64(in.calls, clamp(s.TotalShadowRejected), ent.shadowOpts()...)
-	}
-	o.ObserveInt64(in.consecutive, int64(s.FailureCount), ent.nameObs...)
-	if w := s.FailureRate; w != nil {
-		o.ObserveFloat64(in.failureRatio, w.Ratio, ent.nameObs...)
-	}
-	if w := s.SlowCallRate; w != nil {
-		o.ObserveFloat64(in.slowRatio, w.Ratio, ent.nameObs...)
-	}
-	if s.SlowCallRate != nil || s.TotalSlowCalls != 0 {
-		o.ObserveInt64(in.slowCalls, clamp(s.TotalSlowCalls), ent.nameObs...)
-	}
+// observer reports the series of one breaker (its entry) to an OpenTelemetry
+// observer; series.Visit decides which series there are. One is reused for
+// a whole collection.
+type observer struct {
+	in  *instruments
+	o   metric.Observer
+	ent *entry
 }
 
-func clamp(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
+func (v *observer) State(i int, x int64) { v.o.ObserveInt64(v.in.state, x, v.ent.stateObs[i]...) }
+
+func (v *observer) Calls(o breaker.Outcome, n int64) {
+	if o == breaker.OutcomeShadowRejected {
+		v.o.ObserveInt64(v.in.calls, n, v.ent.shadowOpts()...)
+		return
+	}
+	v.o.ObserveInt64(v.in.calls, n, v.ent.callObs[o]...)
+}
+
+func (v *observer) Consecutive(n int64) { v.o.ObserveInt64(v.in.consecutive, n, v.ent.nameObs...) }
+func (v *observer) FailureRatio(r float64) {
+	v.o.ObserveFloat64(v.in.failureRatio, r, v.ent.nameObs...)
+}
+func (v *observer) SlowCallRatio(r float64) { v.o.ObserveFloat64(v.in.slowRatio, r, v.ent.nameObs...) }
+func (v *observer) SlowCalls(n int64)       { v.o.ObserveInt64(v.in.slowCalls, n, v.ent.nameObs...) }
+
+// observe reports one breaker's series from one Stats snapshot, so the
+// calls counter agrees exactly with it.
+func (v *observer) observe(ent *entry) {
+	v.ent = ent
+	series.Visit(ent.b.Stats(), v)
+}
 
 // outcomeSet and the other helpers build the attribute sets of one breaker.
 func outcomeSet(name attribute.KeyValue, o breaker.Outcome) attribute.Set {

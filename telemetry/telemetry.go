@@ -16,6 +16,7 @@ import (
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/telemetry/internal/series"
 )
 
 // Telemetry turns breakers into OpenTelemetry metrics, span events and slog
@@ -226,7 +227,7 @@ func (t *Telemetry) observeDropped(_ context.Context, o metric.Observer) error {
 	for _, bus := range *p {
 		n += bus.Dropped()
 	}
-	o.ObserveInt64(t.inst.dropped, clamp(n))
+	o.ObserveInt64(t.inst.dropped, series.Count(n))
 	return nil
 }
 
@@ -257,12 +258,13 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 
 // observe is the collection callback.
 func (a *attachment) observe(_ context.Context, o metric.Observer) error {
+	v := &observer{in: &a.t.inst, o: o}
 	if a.only != nil {
-		a.t.inst.observe(o, a.onlyEntry)
+		v.observe(a.onlyEntry)
 		return nil
 	}
 	a.reg.Range(func(b *breaker.Breaker) bool {
-		a.t.inst.observe(o, a.entry(b))
+		v.observe(a.entry(b))
 		return true
 	})
 	return nil

@@ -2,7 +2,6 @@ package prom
 
 import (
 	"context"
-	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/telemetry"
+	"github.com/fusebox-go/fusebox/telemetry/internal/series"
 )
 
 // The page's names, as the OTel Prometheus exporter renders the telemetry
@@ -47,17 +47,12 @@ const (
 	helpTargetInfo    = "Target metadata"
 )
 
-// durationBuckets are the telemetry package's bucket boundaries of
-// circuit_breaker.call.duration, in seconds.
-var durationBuckets = durationBounds[:]
-
-var durationBounds = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-
 // The states and outcomes the collector reports, in the order of their
-// values, with their label values.
+// values, and the duration buckets: the telemetry package's.
 var (
-	states   = [...]breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen}
-	outcomes = [...]breaker.Outcome{breaker.OutcomeSuccess, breaker.OutcomeFailure, breaker.OutcomeIgnored, breaker.OutcomeRejected}
+	states         = series.States
+	outcomes       = series.Outcomes
+	durationBounds = series.DurationBuckets
 )
 
 // native is the collector of the native path: a prometheus.Collector that
@@ -106,36 +101,23 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 		return prometheus.NewDesc(name, help, labels, constLabels)
 	}
 	c := &native{
-		reg: reg,
-		state: desc(nameState,
-			"Whether the circuit breaker is in the given state: 1 for its current state, 0 for the others.",
-			labelName, labelState),
-		calls: desc(nameCalls,
-			"Calls through the circuit breaker by outcome, rejected calls included.",
-			labelName, labelOutcome),
-		consecutive: desc(nameConsecutive,
-			"Consecutive failures: the current run while closed, the run that opened the circuit breaker while open or half-open.",
-			labelName),
-		failureRatio: desc(nameFailureRatio,
-			"Share of failed calls in the window of the circuit breaker's failure-rate policy.",
-			labelName),
-		slowRatio: desc(nameSlowRatio,
-			"Share of slow calls in the window of the circuit breaker's slow-call policy.",
-			labelName),
-		slowCalls: desc(nameSlowCalls,
-			"Calls that ran at least as long as the slow-call threshold of the circuit breaker.",
-			labelName),
-		droppedEvents: desc(nameDropped,
-			"Circuit breaker events that an asynchronous event bus dropped because its queue was full or it was closed."),
+		reg:           reg,
+		state:         desc(nameState, series.State.Help, labelName, labelState),
+		calls:         desc(nameCalls, series.Calls.Help, labelName, labelOutcome),
+		consecutive:   desc(nameConsecutive, series.Consecutive.Help, labelName),
+		failureRatio:  desc(nameFailureRatio, series.FailureRatio.Help, labelName),
+		slowRatio:     desc(nameSlowRatio, series.SlowCallRatio.Help, labelName),
+		slowCalls:     desc(nameSlowCalls, series.SlowCalls.Help, labelName),
+		droppedEvents: desc(nameDropped, series.Dropped.Help),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:        nameDuration,
-			Help:        "Duration of the calls the circuit breaker admitted, by outcome.",
+			Help:        series.Duration.Help,
 			ConstLabels: constLabels,
-			Buckets:     durationBuckets,
+			Buckets:     durationBounds[:],
 		}, []string{labelName, labelOutcome}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        nameTransitions,
-			Help:        "State transitions of the circuit breaker.",
+			Help:        series.Transitions.Help,
 			ConstLabels: constLabels,
 		}, []string{labelName, labelFrom, labelTo}),
 		shadowValue: breaker.OutcomeShadowRejected.String(),
@@ -203,49 +185,55 @@ func (c *native) Collect(ch chan<- prometheus.Metric) {
 	if c.target != nil {
 		ch <- c.target
 	}
+	v := &collector{c: c, ch: ch}
 	c.reg.Range(func(b *breaker.Breaker) bool {
-		c.collectBreaker(ch, b)
+		v.name = b.Name()
+		series.Visit(b.Stats(), v)
 		return true
 	})
 	if c.bus != nil {
-		ch <- prometheus.MustNewConstMetric(c.droppedEvents, prometheus.CounterValue, count(c.bus.Dropped()))
+		ch <- prometheus.MustNewConstMetric(c.droppedEvents, prometheus.CounterValue, float64(series.Count(c.bus.Dropped())))
 	}
 	c.duration.Collect(ch)
 	c.transitions.Collect(ch)
 }
 
-// collectBreaker emits what the telemetry package observes for b, under
-// the same conditions, from one Stats snapshot.
-func (c *native) collectBreaker(ch chan<- prometheus.Metric, b *breaker.Breaker) {
-	s := b.Stats()
-	name := b.Name()
-	for i, st := range states {
-		var v float64
-		if s.State == st {
-			v = 1
-		}
-		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, name, c.stateValues[i])
-	}
-	for i, n := range [...]uint64{s.TotalSuccesses, s.TotalFailures, s.TotalIgnored, s.TotalRejected} {
-		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, count(n), name, c.outcomeValues[i])
-	}
-	if s.Shadow || s.TotalShadowRejected != 0 {
-		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, count(s.TotalShadowRejected), name, c.shadowValue)
-	}
-	ch <- prometheus.MustNewConstMetric(c.consecutive, prometheus.GaugeValue, float64(s.FailureCount), name)
-	if w := s.FailureRate; w != nil {
-		ch <- prometheus.MustNewConstMetric(c.failureRatio, prometheus.GaugeValue, w.Ratio, name)
-	}
-	if w := s.SlowCallRate; w != nil {
-		ch <- prometheus.MustNewConstMetric(c.slowRatio, prometheus.GaugeValue, w.Ratio, name)
-	}
-	if s.SlowCallRate != nil || s.TotalSlowCalls != 0 {
-		ch <- prometheus.MustNewConstMetric(c.slowCalls, prometheus.CounterValue, count(s.TotalSlowCalls), name)
-	}
+// collector emits one breaker's series (series.Visit decides which) as
+// constant metrics; one is reused for a whole scrape.
+type collector struct {
+	c    *native
+	ch   chan<- prometheus.Metric
+	name string
 }
 
-// count converts a total as the OTel path does: through an int64.
-func count(v uint64) float64 { return float64(min(v, math.MaxInt64)) }
+func (v *collector) emit(d *prometheus.Desc, t prometheus.ValueType, x float64, labels ...string) {
+	v.ch <- prometheus.MustNewConstMetric(d, t, x, labels...)
+}
+
+func (v *collector) State(i int, x int64) {
+	v.emit(v.c.state, prometheus.GaugeValue, float64(x), v.name, v.c.stateValues[i])
+}
+
+func (v *collector) Calls(o breaker.Outcome, n int64) {
+	value := v.c.shadowValue
+	if int(o) < len(v.c.outcomeValues) {
+		value = v.c.outcomeValues[o]
+	}
+	v.emit(v.c.calls, prometheus.CounterValue, float64(n), v.name, value)
+}
+
+func (v *collector) Consecutive(n int64) {
+	v.emit(v.c.consecutive, prometheus.GaugeValue, float64(n), v.name)
+}
+func (v *collector) FailureRatio(r float64) {
+	v.emit(v.c.failureRatio, prometheus.GaugeValue, r, v.name)
+}
+func (v *collector) SlowCallRatio(r float64) {
+	v.emit(v.c.slowRatio, prometheus.GaugeValue, r, v.name)
+}
+func (v *collector) SlowCalls(n int64) {
+	v.emit(v.c.slowCalls, prometheus.CounterValue, float64(n), v.name)
+}
 
 // ForBreaker implements telemetry.Recorder. It creates no series: those
 // appear with the first duration or transition, as they do on the OTel

@@ -14,6 +14,6 @@ func TestBucketOf(t *testing.T) {
 		values = append(values, math.Nextafter(b, 0), b, math.Nextafter(b, 100))
 	}
 	for _, v := range values {
-		assert.Equal(t, sort.SearchFloat64s(durationBuckets, v), bucketOf(v), "%v", v)
+		assert.Equal(t, sort.SearchFloat64s(durationBounds[:], v), bucketOf(v), "%v", v)
 	}
 }
