@@ -613,10 +613,9 @@ func TestModelPolicies(t *testing.T) {
 // TestModelPolicyBugReconfigureAddsPolicyMidCall: a call admitted before
 // Reconfigure adds a FailureRate or SlowCalls policy, and returning after
 // it, must return its own error ("the new settings apply from the next call
-// on"). Instead Execute panics with a nil pointer dereference: finish hands
+// on"). It used to panic with a nil pointer dereference: finish handed
 // recordWindows the settings the call was admitted under (c.rate or c.slow
-// nil) together with the windows the breaker has now (non-nil), and
-// tripped(c.rate, ...) dereferences the nil policy.
+// nil) together with the windows the breaker has now (non-nil).
 func TestModelPolicyBugReconfigureAddsPolicyMidCall(t *testing.T) {
 	for _, p := range []breaker.TripPolicy{
 		breaker.FailureRate(0.5, 1, breaker.LastCalls(4)),
@@ -638,12 +637,11 @@ func TestModelPolicyBugReconfigureAddsPolicyMidCall(t *testing.T) {
 }
 
 // TestModelPolicyBugLoweringHalfOpenMaxCalls: lowering half_open_max_calls
-// while half-open to no more than the trials that already succeeded leaves
-// the breaker half-open for good: admit compares in-flight plus succeeded
-// trials with the new count and rejects every call, trialSucceeded judges
-// trials by the count they were admitted under, and nothing else closes it
-// (no timeout applies with no trial in flight). It should close, or at
-// least admit a trial that can close it.
+// while half-open to no more than the trials that already succeeded must
+// close the breaker. It used to leave it half-open for good: admission
+// compared the trials with the new count and rejected every call, trials
+// were judged by the count they were admitted under, and nothing else
+// closed it.
 func TestModelPolicyBugLoweringHalfOpenMaxCalls(t *testing.T) {
 	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithHalfOpenMaxCalls(3))
 	play(t, b, clock, "f +60s s")
@@ -663,10 +661,9 @@ func TestModelPolicyBugLoweringHalfOpenMaxCalls(t *testing.T) {
 
 // TestModelPolicyBugWindowKeptAfterOpening: the windowed policies "look at
 // closed-state calls only: a transition clears their window" (TripPolicy)
-// and a window "is emptied by every transition" (package doc). Instead the
-// windows are emptied only when the breaker enters closed, so an open or
-// half-open breaker's Stats report the calls that opened it, and a closed
-// call that returns after the opening is still added to them.
+// and a window "is emptied by every transition" (package doc). They used to
+// be emptied only on entering closed, so an open breaker's Stats reported
+// the calls that opened it, and a late closed call was still added.
 func TestModelPolicyBugWindowKeptAfterOpening(t *testing.T) {
 	b, clock := newClocked(t, breaker.WithHalfOpenMaxCalls(1), breaker.WithTripPolicy(
 		breaker.FailureRate(0.5, 2, breaker.LastCalls(4)),
@@ -696,9 +693,8 @@ func TestModelPolicyBugWindowKeptAfterOpening(t *testing.T) {
 // cause no panic (GUARANTEES.md). When a time window starts afresh (on
 // entering closed, Reset included, or by Reconfigure) while the breaker's
 // clock reads earlier than when the breaker was created, its newest bucket
-// index is negative, and the next closed call panics with "index out of
-// range" in window.record, which indexes buckets with w.last%len instead of
-// a non-negative remainder.
+// index is negative; window.record used to index buckets with w.last%len
+// and panic with "index out of range".
 func TestModelPolicyBugTimeWindowBeforeCreation(t *testing.T) {
 	b, clock := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.5, 5, breaker.LastDuration(10*time.Second, 5))))
 	clock.Advance(-3 * time.Second)
