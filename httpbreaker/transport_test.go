@@ -124,8 +124,8 @@ func TestTransportRejectsWithoutSending(t *testing.T) {
 		require.ErrorIs(t, err, breaker.ErrOpen)
 		var oe *breaker.OpenError
 		require.ErrorAs(t, err, &oe)
-		assert.Equal(t, httpbreaker.HostName(req), oe.Name)
-		assert.Equal(t, breaker.Open, oe.State)
+		assert.Equal(t, httpbreaker.HostName(req), oe.Name())
+		assert.Equal(t, breaker.Open, oe.State())
 		assert.Equal(t, 20*time.Second, oe.RetryAfter())
 		read, closed := body.state()
 		assert.False(t, read, "a rejected body is not read")
