@@ -214,7 +214,7 @@ func (c *call) failed(err error) (context.Context, bool) {
 			return c.stop(ReasonNotRetryable, err)
 		}
 	} else if oe, open := as[*breaker.OpenError](err); open || errors.Is(err, breaker.ErrOpen) {
-		if !p.cfg.openWaitSet || oe == nil || oe.Forced {
+		if !p.cfg.openWaitSet || oe == nil || oe.Forced() {
 			return c.stop(ReasonCircuitOpen, err)
 		}
 		wait := oe.RetryAfter()
