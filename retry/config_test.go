@@ -140,7 +140,7 @@ func FuzzOptions(f *testing.F) {
 	f.Add(0, int64(1), int64(1), int64(1), int64(1), int64(1), uint8(2), 0.0, 1)
 	f.Add(-1, int64(0), int64(-1), int64(-1), int64(0), int64(0), uint8(3), -1.0, 0)
 	f.Add(1000, int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), uint8(1), 1000.0, 1<<30)
-	f.Add(1001, int64(2), int64(1), int64(0), int64(1), int64(1), uint8(255), math.NaN(), 1<<31)
+	f.Add(1001, int64(2), int64(1), int64(0), int64(1), int64(1), uint8(255), math.NaN(), math.MinInt32)
 	f.Fuzz(func(t *testing.T, retries int, initial, maxDelay, maxDuration, openWait, maxRetryAfter int64, jitter uint8, ratio float64, burst int) {
 		want := invalidField(retries, time.Duration(initial), time.Duration(maxDelay), time.Duration(maxDuration), time.Duration(openWait), time.Duration(maxRetryAfter), jitter)
 		budget, berr := retry.NewBudget(ratio, burst)
