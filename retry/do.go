@@ -207,10 +207,10 @@ func (c *call) failed(err error) (context.Context, bool) {
 	}
 	if m, marked := as[*decided](err); marked {
 		d = m.d
+		if m == err {
+			err = m.err // the mark is outermost: what the caller gets is what it marks
+		}
 		if !d.Retries() {
-			if m == err {
-				err = m.err // the mark is outermost: return what it marks
-			}
 			return c.stop(ReasonNotRetryable, err)
 		}
 	} else if oe, open := as[*breaker.OpenError](err); open || errors.Is(err, breaker.ErrOpen) {
