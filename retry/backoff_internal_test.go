@@ -7,7 +7,7 @@ import (
 )
 
 // FuzzBackoff: for any valid backoff settings the n-th delay is within
-// [initial, max], never decreases with n, and its jittered form stays in
+// [initial, max] (zero with a zero initial), never decreases with n, and its jittered form stays in
 // the jitter's range; nothing overflows or panics.
 func FuzzBackoff(f *testing.F) {
 	f.Add(int64(100*time.Millisecond), int64(10*time.Second), 5, uint8(0), int64(7))
@@ -15,7 +15,7 @@ func FuzzBackoff(f *testing.F) {
 	f.Add(int64(math.MaxInt64), int64(math.MaxInt64), 3, uint8(2), int64(-1))
 	f.Add(int64(3), int64(3), 0, uint8(0), int64(1))
 	f.Fuzz(func(t *testing.T, initial, maxDelay int64, n int, jitter uint8, seed int64) {
-		if initial <= 0 || maxDelay < initial || n < 0 || n > MaxMaxRetries || jitter > uint8(NoJitter) {
+		if initial < 0 || maxDelay < initial || n < 0 || n > MaxMaxRetries || jitter > uint8(NoJitter) {
 			return
 		}
 		r := uint64(seed)

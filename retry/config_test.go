@@ -23,7 +23,6 @@ func TestInvalidConfig(t *testing.T) {
 		{"control character", "a\nb", nil, "name"},
 		{"negative retries", "p", []retry.Option{retry.WithMaxRetries(-1)}, "max_retries"},
 		{"too many retries", "p", []retry.Option{retry.WithMaxRetries(1001)}, "max_retries"},
-		{"zero initial", "p", []retry.Option{retry.WithBackoff(0, time.Second)}, "backoff.initial"},
 		{"negative initial", "p", []retry.Option{retry.WithBackoff(-time.Second, time.Second)}, "backoff.initial"},
 		{"max below initial", "p", []retry.Option{retry.WithBackoff(time.Second, time.Millisecond)}, "backoff.max"},
 		{"unknown jitter", "p", []retry.Option{retry.WithJitter(retry.Jitter(9))}, "jitter"},
@@ -54,6 +53,8 @@ func TestValidConfigEdges(t *testing.T) {
 		{retry.WithMaxRetries(0)},
 		{retry.WithMaxRetries(retry.MaxMaxRetries)},
 		{retry.WithBackoff(time.Nanosecond, time.Duration(math.MaxInt64))},
+		{retry.WithBackoff(0, 0)},
+		{retry.WithBackoff(0, time.Second)},
 		{retry.WithMaxDuration(0)},
 		{retry.WithBudget(nil), retry.WithoutBudget()}, // the last one wins
 		{retry.WithoutBudget(), retry.WithBudget(mustBudget(t, 0.1, 5))},
@@ -116,7 +117,7 @@ func invalidField(retries int, initial, maxDelay, maxDuration, openWait, maxRetr
 	switch {
 	case retries < 0 || retries > retry.MaxMaxRetries:
 		return "max_retries"
-	case initial <= 0:
+	case initial < 0:
 		return "backoff.initial"
 	case maxDelay < initial:
 		return "backoff.max"

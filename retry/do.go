@@ -244,13 +244,17 @@ func (c *call) failed(err error) (context.Context, bool) {
 		delay = p.jittered(p.backoff(c.n))
 		c.n++
 	}
-	now := time.Now()
-	at := now.Add(delay)
-	if dl, ok := c.ctx.Deadline(); ok && !at.Before(dl) {
-		return c.giveUp(ReasonDeadline, err, nil)
-	}
-	if p.cfg.maxDuration > 0 && at.Sub(c.start) > p.cfg.maxDuration {
-		return c.giveUp(ReasonDeadline, err, nil)
+	deadline, hasDeadline := c.ctx.Deadline()
+	var now time.Time
+	if hasDeadline || p.cfg.maxDuration > 0 || delay > 0 {
+		now = time.Now()
+		at := now.Add(delay)
+		if hasDeadline && !at.Before(deadline) {
+			return c.giveUp(ReasonDeadline, err, nil)
+		}
+		if p.cfg.maxDuration > 0 && at.Sub(c.start) > p.cfg.maxDuration {
+			return c.giveUp(ReasonDeadline, err, nil)
+		}
 	}
 	if p.budget != nil && !p.budget.withdraw() {
 		return c.giveUp(ReasonBudget, err, nil)

@@ -95,8 +95,10 @@ func WithMaxRetries(n int) Option {
 
 // WithBackoff sets the exponential backoff: the n-th retry (n from 0) waits
 // min(max, initial x 2^n), randomised by the jitter. Defaults 100ms and
-// 10s; initial must be positive and max at least initial (equal values
-// give a constant delay).
+// 10s; max must be at least initial (equal values give a constant delay).
+// WithBackoff(0, 0) retries at once, for tests and benchmarks: in
+// production a dependency that fails at once would then get every retry
+// within microseconds.
 func WithBackoff(initial, max time.Duration) Option {
 	return optionFunc(func(c *config) { c.initial, c.max = initial, max })
 }
@@ -183,8 +185,8 @@ func (c *config) validate() error {
 	switch {
 	case c.maxRetries < 0 || c.maxRetries > MaxMaxRetries:
 		return &ConfigError{Field: "max_retries", Value: c.maxRetries, Reason: "must be from 0 to 1000"}
-	case c.initial <= 0:
-		return &ConfigError{Field: "backoff.initial", Value: c.initial, Reason: "must be positive"}
+	case c.initial < 0:
+		return &ConfigError{Field: "backoff.initial", Value: c.initial, Reason: "must not be negative"}
 	case c.max < c.initial:
 		return &ConfigError{Field: "backoff.max", Value: c.max, Reason: "must be at least backoff.initial (" + c.initial.String() + ")"}
 	case c.jitter > NoJitter:

@@ -214,7 +214,7 @@ func (p *Policy) Stats() Stats {
 // min(max, initial x 2^n), without overflow.
 func (p *Policy) backoff(n int) time.Duration {
 	d, ceil := p.cfg.initial, p.cfg.max
-	for ; n > 0 && d < ceil; n-- {
+	for ; n > 0 && d < ceil && d > 0; n-- {
 		if d > ceil/2 {
 			return ceil
 		}

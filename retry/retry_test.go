@@ -578,3 +578,16 @@ func TestStrings(t *testing.T) {
 	err = &retry.Error{Policy: "db", Reason: retry.ReasonBudget, Attempts: 1, Err: errBoom}
 	assert.Equal(t, `retry: "db" gave up after 1 attempt (budget): service unavailable`, err.Error())
 }
+
+func TestZeroBackoffRetriesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := exact(t, retry.WithBackoff(0, 0))
+		f := failing(3, errBoom)
+		start := time.Now()
+		_, err := retry.Do(t.Context(), p, f.call)
+		require.NoError(t, err)
+		require.Equal(t, 4, f.calls())
+		require.Zero(t, time.Since(start))
+		require.Equal(t, []time.Duration{0, 0, 0}, f.gaps())
+	})
+}
