@@ -275,6 +275,10 @@ func TestNilFunction(t *testing.T) {
 	assert.Zero(t, b.Stats().TotalCalls)
 }
 
+// tooBig is 2^33: over the largest threshold on 64-bit targets, and
+// converted to int (0) at run time on 32-bit ones, where it is invalid too.
+var tooBig = uint64(1) << 33
+
 func TestInvalidConfig(t *testing.T) {
 	tests := []struct {
 		field string
@@ -282,7 +286,7 @@ func TestInvalidConfig(t *testing.T) {
 	}{
 		{"failure_threshold", breaker.WithFailureThreshold(0)},
 		{"failure_threshold", breaker.WithFailureThreshold(-1)},
-		{"failure_threshold", breaker.WithFailureThreshold(1 << 33)},
+		{"failure_threshold", breaker.WithFailureThreshold(int(tooBig))},
 		{"recovery_timeout", breaker.WithRecoveryTimeout(0)},
 		{"recovery_timeout", breaker.WithRecoveryTimeout(-time.Second)},
 		{"half_open_max_calls", breaker.WithHalfOpenMaxCalls(0)},

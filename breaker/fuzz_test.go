@@ -53,7 +53,7 @@ func FuzzOptions(f *testing.F) {
 	f.Add(3, int64(time.Second), 65535, int64(0))
 	f.Add(3, int64(time.Second), 65536, int64(0))
 	f.Add(math.MaxInt, int64(time.Second), 1, int64(0))
-	f.Add(int(math.MaxUint32), int64(time.Second), 1, int64(0))
+	f.Add(int(maxThreshold), int64(time.Second), 1, int64(0))
 	f.Add(2, int64(math.MaxInt64), 2, int64(0))
 	f.Fuzz(func(t *testing.T, threshold int, timeoutNS int64, trials int, advance int64) {
 		timeout := time.Duration(timeoutNS)

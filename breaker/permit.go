@@ -134,8 +134,9 @@ func (b *Breaker) reject(ctx context.Context, p *period) error {
 // totals but does not move the new period. Calling Done again, or on the
 // zero Permit, does nothing.
 //
-// If the failure predicate panics, Done records a failure and then
-// re-raises the predicate's panic.
+// A [*PanicError] is always a failure, as a panic is for Execute. If the
+// failure predicate panics, Done records a failure and then re-raises the
+// predicate's panic.
 func (pm *Permit) Done(err error) {
 	b := pm.b
 	if b == nil || pm.flags&permitDone != 0 {
@@ -164,6 +165,19 @@ func (pm *Permit) Done(err error) {
 	}
 }
 
+// Ignore finishes the call as ignored, whatever the failure predicate would
+// say: the caller judged that the outcome says nothing about the
+// dependency (the client went away, the request was refused before it was
+// sent). An ignored trial frees its half-open slot. Like Done, it does
+// nothing on a finished Permit.
+func (pm *Permit) Ignore() {
+	if pm.b == nil || pm.flags&permitDone != 0 {
+		return
+	}
+	pm.flags |= permitDone
+	pm.b.record(pm, OutcomeIgnored, nil)
+}
+
 // outcomeRecorded tells Done that classify recorded the call itself.
 const outcomeRecorded Outcome = 255
 
@@ -172,6 +186,9 @@ const outcomeRecorded Outcome = 255
 // re-raise once the call is recorded); one that calls runtime.Goexit makes
 // it ignored, recorded here, since Done will not get to it.
 func (pm *Permit) classify(err error) (o Outcome, panicked any) {
+	if _, ok := err.(*PanicError); ok {
+		return OutcomeFailure, nil
+	}
 	if pm.ctx.Err() == context.Canceled {
 		return OutcomeIgnored, nil
 	}

@@ -158,3 +158,19 @@ func TestIsTrialOnlyInsideHalfOpenTrials(t *testing.T) {
 	assert.False(t, breaker.IsTrial(context.Background()))
 	assert.False(t, breaker.IsTrial(nil)) //nolint:staticcheck // a nil context is answered, not dereferenced
 }
+
+func TestPermitIgnoreAndPanicError(t *testing.T) {
+	b, _ := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithFailurePredicate(func(error) bool { return false }))
+	p, err := b.Allow(context.Background())
+	require.NoError(t, err)
+	p.Ignore()
+	p.Done(errBoom)
+	assert.Equal(t, uint64(1), b.Stats().TotalIgnored, "Ignore finishes the call")
+
+	p, err = b.Allow(context.Background())
+	require.NoError(t, err)
+	p.Done(&breaker.PanicError{Value: "boom"})
+	s := b.Stats()
+	assert.Equal(t, uint64(1), s.TotalFailures, "a panic is a failure whatever the predicate says")
+	assert.Equal(t, breaker.Open, s.State)
+}

@@ -109,16 +109,24 @@
 // Events are added to the span already in the call's context, and only
 // when that span is recording; no span is started and no tracer is needed.
 // A state change that no call caused (Reset, ForceOpen, or the recovery
-// timeout noticed by State or Stats) has no span to go on.
+// timeout noticed by State or Stats) has no span to go on, unless it was
+// given a context that holds one (breaker.Breaker.Apply).
 //
 //	circuit_breaker.rejected
 //	    attributes: circuit_breaker.name, circuit_breaker.state
 //	    The breaker did not permit the call; the state is open or half_open.
 //
 //	circuit_breaker.state_change
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures, error.type, error.message, circuit_breaker.window.ratio, circuit_breaker.window.calls, circuit_breaker.origin, circuit_breaker.peer
 //	    The call caused a transition, for example the failure that opened
-//	    the breaker (reason failure_threshold).
+//	    the breaker (reason failure_threshold). Why it happened: error.type
+//	    (as semconv's ErrorType gives it) and error.message (truncated to
+//	    256 bytes) describe the error of the call that caused it, when one
+//	    did; circuit_breaker.window.ratio and .calls are the window of the
+//	    rate policy that tripped (reasons failure_rate and slow_calls);
+//	    circuit_breaker.origin (peer or cluster) and circuit_breaker.peer
+//	    name who decided a change applied with breaker.Breaker.Apply. Each
+//	    of these is present only when it applies.
 //
 // # Logs
 //
@@ -128,11 +136,14 @@
 // OpenTelemetry logs keeps them as they are.
 //
 //	"circuit breaker state changed"  WARN|INFO
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures, error.type, error.message, circuit_breaker.window.ratio, circuit_breaker.window.calls, circuit_breaker.origin, circuit_breaker.peer
 //	    One record per state change: WARN when the breaker opens, INFO
 //	    otherwise. The reason is the breaker.Reason's String form, for
 //	    example failure_threshold, failure_rate, recovery_timeout,
-//	    trials_succeeded, trial_failed, force_open or reset.
+//	    trials_succeeded, trial_failed, force_open or reset. The other
+//	    attributes say why, as on the span event: the error that caused it
+//	    (message truncated to 256 bytes; never a metric label), the
+//	    tripping window, and who decided a remote change.
 //
 //	"circuit breaker rejected call"  DEBUG
 //	    attributes: circuit_breaker.name, circuit_breaker.state, circuit_breaker.suppressed
@@ -170,15 +181,29 @@
 // collector, in less than half the time for thousands of breakers, and
 // with prom.WithReader also feeds the readers of your SDK exports (OTLP,
 // for one). Attach telemetry either there or to your own MeterProvider,
-// not both: each attachment writes its own span events and logs.
+// not both: a second attachment is refused (see Concurrency).
 //
 // # Concurrency
 //
 // A [Telemetry] is safe for concurrent use. Events are handled on the
 // goroutine that publishes them (the caller's, with the default synchronous
 // bus); the call path takes no lock of its own and allocates nothing. The
-// collection callback reads each breaker's Stats, which may publish a due
-// open to half-open transition: it is counted and logged like any other.
-// Detaching is safe at any time; an event already being delivered may still
-// be recorded once.
+// collection callback reads each breaker with breaker.Breaker.Peek, which
+// reports a due transition (an open breaker whose recovery timeout passed
+// shows as half-open) without making it: the OpenTelemetry SDK runs
+// callbacks under its own lock, where running subscribers could deadlock.
+// The transition itself is made, counted and logged by the breaker's next
+// call, State or Stats. Detaching is safe at any time, also from an event
+// handler; an event already being delivered may still be recorded once.
+//
+// A registry or breaker can be attached once: a second attachment of the
+// same breakers, by this Telemetry or another (package prom's NewHandler
+// attaches one), is refused with [ErrAlreadyAttached], since it would
+// write every span event and log record twice. A breaker removed from an
+// attached registry (breaker.Registry.Remove, or idle eviction) is
+// forgotten: its observed series leave the next collection. With an
+// OpenTelemetry SDK, the series of the synchronous instruments (the
+// duration histogram and the transitions counter) stay in the SDK, which
+// offers no way to delete them; package prom's native /metrics page
+// deletes them too.
 package telemetry

@@ -14,14 +14,20 @@ import (
 // records use the same flat dotted keys (no slog groups), so that a bridge
 // to OpenTelemetry logs keeps them as attribute keys.
 const (
-	keyName       = "circuit_breaker.name"
-	keyState      = "circuit_breaker.state"
-	keyOutcome    = "circuit_breaker.outcome"
-	keyFrom       = "circuit_breaker.from_state"
-	keyTo         = "circuit_breaker.to_state"
-	keyReason     = "circuit_breaker.reason"
-	keyFailures   = "circuit_breaker.consecutive_failures"
-	keySuppressed = "circuit_breaker.suppressed"
+	keyName         = "circuit_breaker.name"
+	keyState        = "circuit_breaker.state"
+	keyOutcome      = "circuit_breaker.outcome"
+	keyFrom         = "circuit_breaker.from_state"
+	keyTo           = "circuit_breaker.to_state"
+	keyReason       = "circuit_breaker.reason"
+	keyFailures     = "circuit_breaker.consecutive_failures"
+	keySuppressed   = "circuit_breaker.suppressed"
+	keyOrigin       = "circuit_breaker.origin"
+	keyPeer         = "circuit_breaker.peer"
+	keyWindowRatio  = "circuit_breaker.window.ratio"
+	keyWindowCalls  = "circuit_breaker.window.calls"
+	keyErrorType    = "error.type"
+	keyErrorMessage = "error.message"
 )
 
 // Span event names and log messages.
@@ -121,7 +127,7 @@ func (v *observer) SlowCalls(n int64)       { v.o.ObserveInt64(v.in.slowCalls, n
 // calls counter agrees exactly with it.
 func (v *observer) observe(ent *entry) {
 	v.ent = ent
-	series.Visit(ent.b.Stats(), v)
+	series.Visit(ent.b.Peek(), v)
 }
 
 // outcomeSet and the other helpers build the attribute sets of one breaker.

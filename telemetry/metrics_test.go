@@ -204,12 +204,18 @@ func TestMetricsOpenState(t *testing.T) {
 	metricdatatest.AssertEqual(t, consecutiveMetric(metricdata.DataPoint[int64]{Attributes: set(name("db")), Value: 2}),
 		got["circuit_breaker.consecutive_failures"], metricdatatest.IgnoreTimestamp())
 
-	// The recovery timeout passes with no call: collection notices it
-	// (through Stats), so the gauge never shows a stale open, and the
-	// transition it causes is counted.
+	// The recovery timeout passes with no call: collection shows the
+	// breaker as the next call will find it (half-open), so the gauge never
+	// shows a stale open, but it makes no transition itself (a collection
+	// callback runs under the SDK's lock, where subscribers must not run).
+	// The next call, State or Stats makes it, and it is counted then.
 	e.clock.Advance(30 * time.Second)
 	got = e.collect(t)
 	metricdatatest.AssertEqual(t, stateMetric(statePoints("db", "half_open")...), got["circuit_breaker.state"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, transitionsMetric(
+		metricdata.DataPoint[int64]{Attributes: transitionSet("db", "closed", "open"), Value: 1},
+	), got["circuit_breaker.transitions"], metricdatatest.IgnoreTimestamp())
+	require.Equal(t, breaker.HalfOpen, b.State())
 	got = e.collect(t)
 	metricdatatest.AssertEqual(t, transitionsMetric(
 		metricdata.DataPoint[int64]{Attributes: transitionSet("db", "closed", "open"), Value: 1},
@@ -469,9 +475,14 @@ func TestMetricsEventsDropped(t *testing.T) {
 	defer unsubscribe()
 	detach, err := tel.AttachRegistry(reg)
 	require.NoError(t, err)
-	// The same bus attached a second time, through one of its breakers, is
-	// still counted once.
-	detach2, err := tel.AttachBreaker(b)
+	// A breaker of the registry cannot be attached a second time...
+	_, err = tel.AttachBreaker(b)
+	require.ErrorIs(t, err, telemetry.ErrAlreadyAttached)
+	// ...but the same bus, attached a second time through a breaker of its
+	// own, is still counted once.
+	own, err := breaker.New("own", breaker.WithEventBus(bus))
+	require.NoError(t, err)
+	detach2, err := tel.AttachBreaker(own)
 	require.NoError(t, err)
 
 	ctx := context.Background()

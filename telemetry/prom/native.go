@@ -188,7 +188,7 @@ func (c *native) Collect(ch chan<- prometheus.Metric) {
 	v := &collector{c: c, ch: ch}
 	c.reg.Range(func(b *breaker.Breaker) bool {
 		v.name = b.Name()
-		series.Visit(b.Stats(), v)
+		series.Visit(b.Peek(), v)
 		return true
 	})
 	if c.bus != nil {
@@ -233,6 +233,15 @@ func (v *collector) SlowCallRatio(r float64) {
 }
 func (v *collector) SlowCalls(n int64) {
 	v.emit(v.c.slowCalls, prometheus.CounterValue, float64(n), v.name)
+}
+
+// forget deletes the duration and transition series of a breaker removed
+// from the registry; its observed series vanish by themselves, since
+// Collect walks the registry.
+func (c *native) forget(b *breaker.Breaker) {
+	labels := prometheus.Labels{labelName: b.Name()}
+	c.duration.DeletePartialMatch(labels)
+	c.transitions.DeletePartialMatch(labels)
 }
 
 // ForBreaker implements telemetry.Recorder. It creates no series: those

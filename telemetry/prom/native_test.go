@@ -2,6 +2,7 @@ package prom_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -329,4 +330,55 @@ func TestNativeShutdownAndConflict(t *testing.T) {
 	page, _ = scrape(t, h2, "")
 	assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="db"`)
 	require.NoError(t, h2.Shutdown(context.Background()))
+}
+
+// Two handlers for one registry (or a handler and a telemetry attachment)
+// used to write every span event and log record once per attachment. The
+// second is refused, and the failed one leaves nothing behind.
+func TestSecondHandlerIsRefused(t *testing.T) {
+	reg := breaker.NewRegistry()
+	h, err := prom.NewHandler(reg)
+	require.NoError(t, err)
+	_, err = prom.NewHandler(reg)
+	require.ErrorIs(t, err, telemetry.ErrAlreadyAttached)
+	tel, err := telemetry.New()
+	require.NoError(t, err)
+	_, err = tel.AttachRegistry(reg)
+	require.ErrorIs(t, err, telemetry.ErrAlreadyAttached)
+	require.NoError(t, h.Shutdown(context.Background()))
+	detach, err := tel.AttachRegistry(reg)
+	require.NoError(t, err, "free again once the handler is shut down")
+	detach()
+}
+
+// A breaker removed from the registry leaves the page: all its series,
+// the duration histogram and the transitions included.
+func TestRemovedBreakerLeavesThePage(t *testing.T) {
+	for _, otel := range []bool{false, true} {
+		reg := breaker.NewRegistry(breaker.WithFailureThreshold(1))
+		var opts []prom.Option
+		if otel {
+			opts = append(opts, prom.WithOTelExporter())
+		}
+		h, err := prom.NewHandler(reg, opts...)
+		require.NoError(t, err)
+		for _, name := range []string{"gone", "kept"} {
+			b, err := reg.Get(name)
+			require.NoError(t, err)
+			require.NoError(t, b.Execute(context.Background(), func(context.Context) error { return nil }))
+			_ = b.Execute(context.Background(), func(context.Context) error { return errors.New("boom") })
+		}
+		page, _ := scrape(t, h, "")
+		require.Contains(t, page, `circuit_breaker_name="gone"`)
+		require.True(t, reg.Remove("gone"))
+		page, _ = scrape(t, h, "")
+		assert.Contains(t, page, `circuit_breaker_name="kept"`)
+		if otel {
+			// The SDK keeps synchronous series: only the observed ones go.
+			assert.NotContains(t, page, `circuit_breaker_state{circuit_breaker_name="gone"`)
+		} else {
+			assert.NotContains(t, page, `circuit_breaker_name="gone"`, "native page")
+		}
+		require.NoError(t, h.Shutdown(context.Background()))
+	}
 }

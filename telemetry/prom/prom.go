@@ -118,6 +118,7 @@ type Handler struct {
 	native   *native                  // nil with WithOTelExporter
 	mp       *sdkmetric.MeterProvider // nil without the OTel exporter or a reader
 	detach   func()
+	stop     func() // the native collector's OnRemove; nil without one
 
 	once sync.Once
 	err  error
@@ -132,9 +133,15 @@ type Handler struct {
 // native collector, or with [WithOTelExporter] the OTel Prometheus
 // exporter. Nothing runs in the background.
 //
-// The error reports a nil registry, or a collector that could not register
-// on the client_golang registry (one already serving these names). Call
-// Shutdown when done.
+// A breaker removed from reg (breaker.Registry.Remove, or idle eviction)
+// leaves the page: all of its series, durations and transitions included.
+//
+// The error reports a nil registry, a registry that telemetry is already
+// attached to (telemetry.ErrAlreadyAttached: a second handler would write
+// every span event and log record twice; use one handler, with WithReader
+// for other exporters), or a collector that could not register on the
+// client_golang registry (one already serving these names). Call Shutdown
+// when done.
 func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 	if reg == nil {
 		return nil, errors.New("prom: NewHandler called with a nil registry")
@@ -177,6 +184,7 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 		if err != nil {
 			return nil, err
 		}
+		h.stop = reg.OnRemove(h.native.forget)
 		telOpts = append(telOpts, telemetry.WithRecorder(h.native), telemetry.WithMeterProvider(noop.NewMeterProvider()))
 	}
 	if readers = append(readers, cfg.readers...); len(readers) > 0 {
@@ -235,6 +243,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 
 // release undoes what NewHandler set up, but the attachment.
 func (h *Handler) release(ctx context.Context) error {
+	if h.stop != nil {
+		h.stop()
+	}
 	if h.native != nil {
 		h.registry.Unregister(h.native)
 	}
