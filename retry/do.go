@@ -3,6 +3,7 @@ package retry
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -28,7 +29,7 @@ var randInt64N = rand.Int64N
 // publishes no event.
 //
 // See the package documentation for the order of the rules and for
-// composing Do with a circuit breaker.
+// composing Do with a circuit breaker. p must not be nil.
 func Do[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
 	if fn == nil {
 		var zero T
@@ -177,7 +178,8 @@ func (c *call) giveUp(r Reason, last error, cause error) (context.Context, bool)
 	return c.stop(r, &Error{Policy: c.p.name, Reason: r, Attempts: c.attempt, Err: last, cause: cause})
 }
 
-// ended reports the reason the caller's context ended, with its cause.
+// ctxDone reports whether the caller's context has ended, why, and its
+// cause.
 func (c *call) ctxDone() (Reason, error, bool) {
 	err := c.ctx.Err()
 	if err == nil {
@@ -223,7 +225,8 @@ func (c *call) failed(err error) (context.Context, bool) {
 		}
 		d = Retry // half-open, or due: the ordinary backoff
 		if wait > 0 {
-			d, openWait = Decision{kind: kindRetry, after: wait + time.Duration(p.randN(int64(p.cfg.initial)))}, true
+			spread := time.Duration(p.randN(int64(p.cfg.initial)))
+			d, openWait = Decision{kind: kindRetry, after: wait + min(spread, math.MaxInt64-wait)}, true
 		}
 	} else if d = p.cfg.classify(err); !d.Retries() {
 		return c.stop(ReasonNotRetryable, err)
