@@ -92,3 +92,31 @@ func BenchmarkFirstAttemptSuccess(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOpenBreaker: a call rejected by an open breaker, with the
+// breaker alone, in the spec's order (the breaker outside the policy) and
+// per attempt (the policy outside: the first attempt is rejected and the
+// policy stops).
+func BenchmarkOpenBreaker(b *testing.B) {
+	ctx := context.Background()
+	br, _ := breaker.New("open", breaker.WithFailureThreshold(1))
+	_ = br.Execute(ctx, func(context.Context) error { return errBench })
+	p, _ := retry.New("open")
+	for _, c := range []struct {
+		name string
+		fn   func(context.Context) (int, error)
+	}{
+		{"breaker", breaker.Wrap(br, protected)},
+		{"spec-order", breaker.Wrap(br, retry.Wrap(p, protected))},
+		{"per-attempt", retry.Wrap(p, breaker.Wrap(br, protected))},
+	} {
+		b.Run("op="+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.fn(ctx); !errors.Is(err, breaker.ErrOpen) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
