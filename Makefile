@@ -58,5 +58,5 @@ build-collector:
 e2e: build-demo build-collector
 	bash scripts/ensure-prometheus.sh
 	bash scripts/ensure-chromium.sh
-	cd e2e && FUSEBOX_E2E=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox $(GO) test -count=1 -v -run TestStack -timeout 10m ./...
+	cd e2e && FUSEBOX_E2E=1 FUSEBOX_BROWSER=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox $(GO) test -count=1 -v -run 'TestStack|TestStatusPageActionsInBrowser' -timeout 10m ./...
 	FUSEBOX_BROWSER=1 $(GO) test -count=1 -v -run TestStatusPageInBrowser ./examples/demo
