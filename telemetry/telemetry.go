@@ -98,6 +98,7 @@ func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error)
 		return nil, errors.New("telemetry: AttachBreaker called with a nil breaker")
 	}
 	a := &attachment{t: t, only: b, onlyEntry: newEntry(b, t.cfg.recorder)}
+	t.precreate(a.onlyEntry)
 	return a.start(b.Events())
 }
 
@@ -249,11 +250,27 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 	}
 	v, ok := a.entries.Load(b)
 	if !ok {
-		v, _ = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder))
+		var loaded bool
+		if v, loaded = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder)); !loaded {
+			a.t.precreate(v.(*entry))
+		}
 	}
 	ent := v.(*entry)
 	slot.CompareAndSwap(nil, ent)
 	return ent
+}
+
+// precreate creates the transitions series that series.KnownTransitions
+// marks precreated, at 0, for a breaker seen for the first time.
+func (t *Telemetry) precreate(ent *entry) {
+	if t.noop {
+		return
+	}
+	for _, k := range series.KnownTransitions {
+		if k.Precreated {
+			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason)...)
+		}
+	}
 }
 
 // observe is the collection callback.
@@ -332,10 +349,10 @@ func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
 // stateChanged counts a transition, adds its span event and logs it.
 func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
 	if !t.noop {
-		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To)...)
+		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To, e.Reason)...)
 	}
 	if ent.rec != nil {
-		ent.rec.RecordTransition(ctx, e.From, e.To)
+		ent.rec.RecordTransition(ctx, e.From, e.To, e.Reason)
 	}
 	from, to, reason := e.From.String(), e.To.String(), e.Reason.String()
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {

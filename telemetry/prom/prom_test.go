@@ -267,3 +267,4 @@ func TestNewHandlerNilRegistry(t *testing.T) {
 	_, err := prom.NewHandler(nil)
 	require.Error(t, err)
 }
+
