@@ -40,7 +40,7 @@
 //	circuit_breaker_slow_call_ratio         gauge      circuit_breaker_name
 //	circuit_breaker_slow_calls_total        counter    circuit_breaker_name
 //	circuit_breaker_events_dropped_total    counter    (none)
-//	target_info                             gauge      service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
+//	target_info                             gauge      service_instance_id, service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
 //
 // Every series but target_info also carries otel_scope_name (the
 // telemetry package's ScopeName), otel_scope_version and
@@ -67,7 +67,11 @@
 // breakers in shadow mode, and the dropped events when the registry's bus
 // is an *events.Async. Duration series, and the transitions that ForceOpen
 // (force_open), Reset (reset) and WithHalfOpenMaxWait (half_open_timeout)
-// cause, appear with the first call or transition that produces them. The page is rendered when scraped: the breakers' totals
+// cause, appear with the first call or transition that produces them.
+//
+// target_info's service_instance_id is the one of [Handler.Resource]:
+// unique to the process unless OTEL_RESOURCE_ATTRIBUTES sets it. Through a
+// Collector it becomes the instance label, which keeps replicas apart. The page is rendered when scraped: the breakers' totals
 // are read then, and nothing runs in the background. A scraper that asks
 // for OpenMetrics gets it, with exemplars that link duration samples and
 // transitions to the traces of the calls.
