@@ -52,8 +52,15 @@ func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 		ctx = context.Background()
 	}
 	p := b.period.Load()
-	if w := b.word.Load(); w.closedIdle() && p.gen == w.gen() {
-		return b.permit(ctx, p, 0), nil
+	if w := b.word.Load(); p.gen == w.gen() {
+		if w.closedIdle() {
+			return b.permit(ctx, p, 0), nil
+		}
+		if w.openIdle() && p.timer != nil && !p.due.Load() && !b.shadow.Load() {
+			// Open on the system clock and not yet due: reject without
+			// the slow path's loop or a clock read.
+			return Permit{}, b.reject(ctx, p)
+		}
 	}
 	return b.allowSlow(ctx)
 }
