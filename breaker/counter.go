@@ -38,16 +38,23 @@ type cell struct {
 const maxCells = 16
 
 func (c *counter) add() {
-	if cs := c.cells.Load(); cs != nil {
-		s := *cs
-		s[rand.Uint32()&uint32(len(s)-1)].n.Add(1)
-		return
+	if c.cells.Load() == nil {
+		if v := c.base.Load(); c.base.CompareAndSwap(v, v+1) {
+			return
+		}
 	}
-	if v := c.base.Load(); c.base.CompareAndSwap(v, v+1) {
-		return
+	c.addContended()
+}
+
+// addContended adds to a random cell, growing the cells first if need be.
+func (c *counter) addContended() {
+	cs := c.cells.Load()
+	if cs == nil {
+		c.grow()
+		cs = c.cells.Load()
 	}
-	c.grow()
-	c.base.Add(1)
+	s := *cs
+	s[rand.Uint32()&uint32(len(s)-1)].n.Add(1)
 }
 
 // grow installs the cells, once: one per P up to maxCells, a power of two.
