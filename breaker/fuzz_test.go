@@ -33,7 +33,7 @@ func invalidOptionField(threshold int, timeout time.Duration, trials int) string
 		return "failure_threshold"
 	case timeout <= 0:
 		return "recovery_timeout"
-	case trials < 1 || trials > breaker.MaxHalfOpenMaxCalls:
+	case trials < 1 || trials > 65535:
 		return "half_open_max_calls"
 	}
 	return ""

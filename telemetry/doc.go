@@ -56,8 +56,17 @@
 //	    Prometheus: circuit_breaker_call_duration_seconds (histogram).
 //
 //	circuit_breaker.transitions  Int64Counter  {transition}
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state
-//	    State changes, counted as they happen.
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason
+//	    State changes, counted as they happen, with the breaker.Reason's
+//	    String form. The changes a breaker makes by itself have their series
+//	    created at 0 as soon as the breaker is seen (attached, or at its
+//	    first event or collection), so that the first trip shows as an
+//	    increase: closed to open for failure_threshold, failure_rate and
+//	    slow_calls, open to half_open for recovery_timeout, half_open to
+//	    closed for trials_succeeded, half_open to open for trial_failed.
+//	    Those caused by ForceOpen (force_open), Reset (reset) and
+//	    WithHalfOpenMaxWait (half_open_timeout) appear when they happen: at
+//	    most a dozen series per breaker.
 //	    Prometheus: circuit_breaker_transitions_total (counter).
 //
 //	circuit_breaker.consecutive_failures  Int64ObservableGauge  {failure}
@@ -65,6 +74,28 @@
 //	    The current run of failures while closed; the run that opened the
 //	    breaker while open or half-open (Stats.FailureCount).
 //	    Prometheus: circuit_breaker_consecutive_failures (gauge).
+//
+//	circuit_breaker.last_state_change_time  Float64ObservableGauge  s
+//	    attributes: circuit_breaker.name
+//	    When the breaker last changed state (or Reset ran), in seconds
+//	    since the Unix epoch on the breaker's clock (Stats.LastStateChange).
+//	    A breaker that never changed state reports 0, so that every breaker
+//	    has the series from the start: "for how long" is
+//	    time() - circuit_breaker_last_state_change_time_seconds, for the
+//	    series above 0 (an open or half-open breaker always is).
+//	    Prometheus: circuit_breaker_last_state_change_time_seconds (gauge).
+//
+//	circuit_breaker.forced  Int64ObservableUpDownCounter  {breaker}
+//	    attributes: circuit_breaker.name
+//	    1 while ForceOpen holds the breaker open (Stats.Forced), 0
+//	    otherwise: an operator's doing, not the dependency's.
+//	    Prometheus: circuit_breaker_forced (gauge).
+//
+//	circuit_breaker.shadow_mode  Int64ObservableUpDownCounter  {breaker}
+//	    attributes: circuit_breaker.name
+//	    1 while the breaker is in shadow mode (Stats.Shadow), 0 otherwise:
+//	    it may read open, but it runs every call, so it rejects none.
+//	    Prometheus: circuit_breaker_shadow_mode (gauge).
 //
 //	circuit_breaker.failure_ratio  Float64ObservableGauge  1
 //	    attributes: circuit_breaker.name
@@ -172,8 +203,14 @@
 //     otel_metric_overflow="true", so a registry of a few hundred breakers
 //     already loses some. Use sdkmetric.WithCardinalityLimit(0) (no limit;
 //     the registry's own limit, breaker.WithMaxBreakers, bounds the series)
-//     or at least 5 × the number of breakers + 1 (the calls and transitions
-//     counters have up to five series per breaker).
+//     or at least 12 × the number of breakers + 1 (the transitions counter
+//     has up to twelve series per breaker, six of them from the start).
+//   - A service.instance.id in the resource, unique to the process, when
+//     several replicas export to one Collector: its Prometheus exporter
+//     derives the instance label from it, and replicas without one merge
+//     into one series that jumps between their values (read as counter
+//     resets). The SDK's resource.Default() adds none; prom.NewHandler's
+//     resource does.
 //   - The translation strategy, when exporting to Prometheus with the OTel
 //     Prometheus exporter: pin
 //     WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),

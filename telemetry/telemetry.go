@@ -111,6 +111,7 @@ func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error)
 	if err := claim(a); err != nil {
 		return nil, err
 	}
+	t.precreate(a.onlyEntry)
 	return a.start(b.Events())
 }
 
@@ -354,11 +355,27 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 		if !a.holds(b) {
 			return nil
 		}
-		v, _ = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder))
+		var loaded bool
+		if v, loaded = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder)); !loaded {
+			a.t.precreate(v.(*entry))
+		}
 	}
 	ent := v.(*entry)
 	slot.CompareAndSwap(nil, ent)
 	return ent
+}
+
+// precreate creates the transitions series that series.KnownTransitions
+// marks precreated, at 0, for a breaker seen for the first time.
+func (t *Telemetry) precreate(ent *entry) {
+	if t.noop {
+		return
+	}
+	for _, k := range series.KnownTransitions {
+		if k.Precreated {
+			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason)...)
+		}
+	}
 }
 
 // observe is the collection callback.
@@ -443,10 +460,10 @@ const maxCauseBytes = 256
 // tripping window, and where it came from.
 func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
 	if !t.noop {
-		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To)...)
+		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To, e.Reason)...)
 	}
 	if ent.rec != nil {
-		ent.rec.RecordTransition(ctx, e.From, e.To)
+		ent.rec.RecordTransition(ctx, e.From, e.To, e.Reason)
 	}
 	from, to, reason := e.From.String(), e.To.String(), e.Reason.String()
 	var cause, causeType string
