@@ -15,7 +15,10 @@ import (
 )
 
 // These tests run in synctest bubbles: the breakers, created inside, read
-// the bubble's fake clock, and the policy's waits advance it.
+// the bubble's fake clock, and the policy's waits advance it. An open
+// breaker learns that its recovery timeout has passed from a timer of its
+// own, so a test that sleeps through it waits for that timer too
+// (synctest.Wait).
 
 func newBreaker(t *testing.T, opts ...breaker.Option) *breaker.Breaker {
 	t.Helper()
@@ -153,6 +156,7 @@ func holdTrial(t *testing.T, b *breaker.Breaker) (release func()) {
 	_ = b.Execute(t.Context(), func(context.Context) error { return errBoom })
 	require.Equal(t, breaker.Open, b.State())
 	time.Sleep(time.Second) // the recovery timeout
+	synctest.Wait()         // and the breaker's recovery timer has run
 	gate := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -220,6 +224,7 @@ func TestSpecOrderTrialGetsOneAttempt(t *testing.T) {
 		require.Equal(t, breaker.Open, b.State())
 
 		time.Sleep(time.Second)
+		synctest.Wait() // the breaker's recovery timer has run
 		start := time.Now()
 		_, err = breaker.Do(t.Context(), b, call) // half-open: the trial
 		require.Same(t, errBoom, err, "the trial's own error, unchanged")
@@ -230,6 +235,7 @@ func TestSpecOrderTrialGetsOneAttempt(t *testing.T) {
 
 		// A successful trial closes it, and retries resume.
 		time.Sleep(time.Second)
+		synctest.Wait() // the breaker's recovery timer has run
 		g := failing(0, nil)
 		_, err = breaker.Do(t.Context(), b, retry.Wrap(p, g.call))
 		require.NoError(t, err)
@@ -252,6 +258,7 @@ func TestPerAttemptOrderTrialIsAnAttempt(t *testing.T) {
 		f := failing(1000, errBoom)
 		_ = b.Execute(t.Context(), func(context.Context) error { return errBoom })
 		time.Sleep(time.Second)
+		synctest.Wait() // the breaker's recovery timer has run
 		_, err := retry.Do(t.Context(), p, breaker.Wrap(b, f.call))
 		require.ErrorIs(t, err, breaker.ErrOpen)
 		require.Equal(t, 1, f.calls())
