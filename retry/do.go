@@ -31,21 +31,16 @@ var randInt64N = rand.Int64N
 // See the package documentation for the order of the rules and for
 // composing Do with a circuit breaker. p must not be nil.
 func Do[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
-	if fn == nil {
-		var zero T
-		return zero, ErrNilFunc
+	if fn == nil || p.cfg.maxDuration > 0 {
+		return doTimed(ctx, p, fn)
 	}
 	// The first attempt runs with no defer, no clock and no call state:
 	// a success costs one counter add.
-	var start time.Time
-	if p.cfg.maxDuration > 0 {
-		start = time.Now()
-	}
 	v, err := fn(ctx)
 	if err != nil {
-		return retrying(ctx, p, fn, start, v, err)
+		return retrying(ctx, p, fn, time.Time{}, v, err)
 	}
-	// p.successes.add(), by hand: the method is over the inlining budget.
+	// p.succeeded(), by hand: one call less on the path that matters.
 	if w := p.successes.word.Load(); w&1 != 0 || !p.successes.word.CompareAndSwap(w, w+2) {
 		p.successes.addSlow()
 	}
@@ -53,6 +48,30 @@ func Do[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, erro
 		p.budget.deposit()
 	}
 	return v, nil
+}
+
+// doTimed is Do for a nil fn, and for a policy with a maximum duration,
+// whose calls read the clock when they start.
+func doTimed[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
+	if fn == nil {
+		var zero T
+		return zero, ErrNilFunc
+	}
+	start := time.Now()
+	v, err := fn(ctx)
+	if err != nil {
+		return retrying(ctx, p, fn, start, v, err)
+	}
+	p.succeeded()
+	return v, nil
+}
+
+// succeeded counts a call whose first attempt succeeded.
+func (p *Policy) succeeded() {
+	p.successes.add()
+	if p.shared {
+		p.budget.deposit()
+	}
 }
 
 // retrying goes on with a call whose first attempt failed.
