@@ -405,5 +405,6 @@ func TestIsTrialOnlyInsideHalfOpenTrials(t *testing.T) {
 	require.NoError(t, b.Execute(context.Background(), probe))
 	assert.Equal(t, []bool{false, true, false}, seen, "closed, half-open trial, closed again")
 	assert.False(t, breaker.IsTrial(context.Background()))
-	assert.False(t, breaker.IsTrial(nil)) //nolint:staticcheck // a nil context is answered, not dereferenced
+	//lint:ignore SA1012 a nil context is answered, not dereferenced
+	assert.False(t, breaker.IsTrial(nil))
 }
