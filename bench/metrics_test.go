@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
 	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 	"github.com/prometheus/client_golang/prometheus"
@@ -195,13 +197,18 @@ var (
 )
 
 func buildMetricsFixture() metricsFixture {
-	reg := breaker.NewRegistry()
+	// A registry is observed by one handler at a time, so each fusebox
+	// handler gets a registry of its own, filled the same way. Their
+	// breakers read one clock that never moves, so every duration is zero
+	// and the two pages can be compared byte for byte.
+	clock := breakertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	reg, otelReg := breaker.NewRegistry(breaker.WithClock(clock)), breaker.NewRegistry(breaker.WithClock(clock))
 	quiet := prom.WithLogger(slog.New(slog.DiscardHandler))
 	h, err := prom.NewHandler(reg, prom.WithoutScopeInfo(), quiet)
 	if err != nil {
 		return metricsFixture{err: err}
 	}
-	o, err := prom.NewHandler(reg, prom.WithoutScopeInfo(), prom.WithOTelExporter(), quiet)
+	o, err := prom.NewHandler(otelReg, prom.WithoutScopeInfo(), prom.WithOTelExporter(), quiet)
 	if err != nil {
 		return metricsFixture{err: err}
 	}
@@ -211,17 +218,19 @@ func buildMetricsFixture() metricsFixture {
 	if err := preg.Register(hc); err != nil {
 		return metricsFixture{err: err}
 	}
-	for i, name := range registryNames() {
-		b, err := reg.Get(name)
-		if err != nil {
-			return metricsFixture{err: err}
-		}
-		if err := b.Execute(ctx, okCtx); err != nil {
-			return metricsFixture{err: err}
-		}
-		if i%100 == 0 {
-			for b.State() == breaker.Closed {
-				_ = b.Execute(ctx, failCtx)
+	for _, r := range []*breaker.Registry{reg, otelReg} {
+		for i, name := range registryNames() {
+			b, err := r.Get(name)
+			if err != nil {
+				return metricsFixture{err: err}
+			}
+			if err := b.Execute(ctx, okCtx); err != nil {
+				return metricsFixture{err: err}
+			}
+			if i%100 == 0 {
+				for b.State() == breaker.Closed {
+					_ = b.Execute(ctx, failCtx)
+				}
 			}
 		}
 	}
