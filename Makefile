@@ -48,7 +48,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do \
 		echo "== vet and staticcheck $$m (native, 386, arm)"; \
-		(cd $$m && $(GO) vet ./... && $(TOOL) staticcheck ./... && GOARCH=386 $(GO) build ./... && GOARCH=386 $(GO) vet ./... && GOARCH=arm $(GO) build ./... && GOARCH=arm $(GO) vet ./...); \
+		out=$$(mktemp -d); \
+		(cd $$m && $(GO) vet ./... && $(TOOL) staticcheck ./... && GOARCH=386 $(GO) build -o $$out ./... && GOARCH=386 $(GO) vet ./... && GOARCH=arm $(GO) build -o $$out ./... && GOARCH=arm $(GO) vet ./...); \
+		rm -rf $$out; \
 	done
 	$(GO) test -count=1 ./internal/deps
 	@if grep -n 'time\.Sleep' $$(grep -L '"testing/synctest"' breaker/*_test.go events/*_test.go); then echo "tests must use a fake clock or testing/synctest, not time.Sleep"; exit 1; fi

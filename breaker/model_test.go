@@ -331,8 +331,8 @@ type modelEvent struct {
 }
 
 func (e modelEvent) String() string {
-	if e.kind == breaker.EventStateChange {
-		return fmt.Sprintf("{change %s->%s %s at %s failures=%d call=%d}", e.from, e.to, e.reason, e.time.Format(time.RFC3339Nano), e.failures, e.call)
+	if e.kind != breaker.EventCall {
+		return fmt.Sprintf("{%s %s->%s %s at %s failures=%d call=%d}", e.kind, e.from, e.to, e.reason, e.time.Format(time.RFC3339Nano), e.failures, e.call)
 	}
 	return fmt.Sprintf("{call %s err=%q duration=%v call=%d}", e.outcome, e.err, e.duration, e.call)
 }
@@ -447,13 +447,15 @@ func (m *model) swap(to breaker.State, forced bool, reason breaker.Reason, failu
 			w.reset(m.now)
 		}
 	}
+	kind := breaker.EventStateChange
 	if from == to {
 		// Reset of a closed breaker, ForceOpen of an open one: a new
-		// period, no change to report.
-		return
+		// period and an operator's action, but no change of state.
+		kind = breaker.EventAction
+	} else {
+		m.reasons[reason]++
 	}
-	m.reasons[reason]++
-	m.events = append(m.events, modelEvent{kind: breaker.EventStateChange, from: from, to: to, reason: reason,
+	m.events = append(m.events, modelEvent{kind: kind, from: from, to: to, reason: reason,
 		time: m.wall(m.now), failures: failures, call: call})
 }
 
@@ -779,7 +781,7 @@ type modelRecorder struct {
 func (r *modelRecorder) handle(ctx context.Context, e breaker.Event) {
 	id, _ := ctx.Value(callIDKey{}).(int)
 	me := modelEvent{kind: e.Kind, call: id}
-	if e.Kind == breaker.EventStateChange {
+	if e.Kind != breaker.EventCall {
 		me.from, me.to, me.reason, me.time, me.failures = e.From, e.To, e.Reason, e.Time, e.ConsecutiveFailures
 	} else {
 		me.outcome, me.err, me.duration = e.Outcome, errString(e.Err), e.Duration

@@ -168,13 +168,21 @@ func (b *Breaker) commit(w word, ch change) {
 	}
 	b.period.Store(np)
 	b.word.Store(makeWord(ch.to, np.gen, ch.forced, count))
-	if from == ch.to || !b.watched() {
+	kind := EventStateChange
+	if from == ch.to {
 		// Reset of a closed breaker, or ForceOpen of an open one: no state
-		// change to report (Stats.Forced tells the second).
+		// change, but an operator's action; a re-anchored open period is
+		// neither.
+		if ch.reason != ReasonForceOpen && ch.reason != ReasonReset {
+			return
+		}
+		kind = EventAction
+	}
+	if !b.watched() {
 		return
 	}
 	ev := Event{
-		Kind:                EventStateChange,
+		Kind:                kind,
 		Breaker:             b,
 		From:                from,
 		To:                  ch.to,
@@ -186,7 +194,7 @@ func (b *Breaker) commit(w word, ch change) {
 		Cause:               ch.cause,
 		Window:              ch.window,
 	}
-	if ch.to == Open && !ch.forced {
+	if ch.to == Open && !ch.forced && kind == EventStateChange {
 		ev.OpenFor = time.Duration(np.openFor)
 	}
 	ctx := ch.ctx
