@@ -74,9 +74,9 @@ type pending struct {
 
 type counters struct {
 	applied, stale, self, unknown, malformed atomic.Uint64
-	written, joined, refused, voted         atomic.Uint64
-	reconciles, repaired, errors            atomic.Uint64
-	prop                                    histogram
+	written, joined, refused, voted          atomic.Uint64
+	reconciles, repaired, errors             atomic.Uint64
+	prop                                     histogram
 }
 
 // Attach connects reg to store: from now on the openings and closings of
