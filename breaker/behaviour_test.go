@@ -50,8 +50,8 @@ func TestHalfOpenAdmitsAtMostMaxCalls(t *testing.T) {
 	err := b.Execute(context.Background(), succeed)
 	var oe *breaker.OpenError
 	require.ErrorAs(t, err, &oe)
-	assert.Equal(t, breaker.HalfOpen, oe.State)
-	assert.Equal(t, "test", oe.Name)
+	assert.Equal(t, breaker.HalfOpen, oe.State())
+	assert.Equal(t, "test", oe.Name())
 	assert.Zero(t, oe.RetryAfter())
 	close(release)
 	done.Wait()
@@ -160,7 +160,7 @@ func TestForceOpenAndResetKeepTotals(t *testing.T) {
 	err := b.Execute(context.Background(), succeed)
 	var oe *breaker.OpenError
 	require.ErrorAs(t, err, &oe)
-	assert.True(t, oe.Forced)
+	assert.True(t, oe.Forced())
 	assert.Equal(t, breaker.DefaultRecoveryTimeout, oe.RetryAfter(), "forced: the recovery timeout as a hint")
 	assert.Contains(t, err.Error(), "forced open")
 	s := b.Stats()
@@ -331,6 +331,12 @@ func TestNameValidation(t *testing.T) {
 		{"dots", "..", false},
 		{"leading dot is fine", ".hidden", true},
 		{"dotted", "api.example.com", true},
+		{"inner space is fine", "model server", true},
+		{"trailing space", "db ", false},
+		{"leading space", " db", false},
+		{"trailing tab", "db\t", false},
+		{"no-break space", "d\u00a0b", false},
+		{"ideographic space", "d\u3000b", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -355,8 +361,8 @@ func TestRetryAfterCountsDown(t *testing.T) {
 	err := b.Execute(context.Background(), succeed)
 	var oe *breaker.OpenError
 	require.ErrorAs(t, err, &oe)
-	assert.Equal(t, breaker.Open, oe.State)
-	assert.False(t, oe.Forced)
+	assert.Equal(t, breaker.Open, oe.State())
+	assert.False(t, oe.Forced())
 	assert.Equal(t, 40*time.Second, oe.RetryAfter())
 	assert.Equal(t, `breaker: circuit "test" is open`, err.Error())
 	clock.Advance(30 * time.Second)
@@ -391,7 +397,8 @@ func TestEventsCarryContextOutcomeAndDuration(t *testing.T) {
 	assert.Equal(t, breaker.Event{Kind: breaker.EventCall, Breaker: b, Outcome: breaker.OutcomeSuccess, Duration: 250 * time.Millisecond}, evs[0])
 	assert.Equal(t, breaker.Event{Kind: breaker.EventCall, Breaker: b, Outcome: breaker.OutcomeFailure, Err: errBoom, Duration: time.Second}, evs[1])
 	assert.Equal(t, breaker.Event{Kind: breaker.EventStateChange, Breaker: b, From: breaker.Closed, To: breaker.Open,
-		Reason: breaker.ReasonFailureThreshold, Time: t0.Add(1250 * time.Millisecond), ConsecutiveFailures: 1}, evs[2])
+		Reason: breaker.ReasonFailureThreshold, Time: t0.Add(1250 * time.Millisecond), ConsecutiveFailures: 1,
+		Cause: errBoom, OpenFor: breaker.DefaultRecoveryTimeout}, evs[2])
 	assert.Equal(t, breaker.EventCall, evs[3].Kind)
 	assert.Equal(t, breaker.OutcomeRejected, evs[3].Outcome)
 	assert.ErrorIs(t, evs[3].Err, breaker.ErrOpen)

@@ -73,6 +73,28 @@ func BenchmarkExecute(b *testing.B) {
 			}
 		})
 	})
+	b.Run("allow-done-closed-success", func(b *testing.B) {
+		br, _ := breaker.New("bench")
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := br.Allow(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.Done(succeed(ctx))
+		}
+	})
+	b.Run("closed-success-state-subscribed", func(b *testing.B) {
+		// A state-change-only subscriber costs a call nothing.
+		br, _ := breaker.New("bench")
+		br.OnStateChange(func(context.Context, breaker.Event) {})
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := br.Execute(ctx, succeed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("do-closed-success", func(b *testing.B) {
 		br, _ := breaker.New("bench")
 		fn := func(context.Context) (int, error) { return 1, nil }

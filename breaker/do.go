@@ -6,19 +6,17 @@ import "context"
 // b rejects the call, fn does not run and Do returns the zero T and an
 // [*OpenError]. Do is the Go form of the spec's cb.call(func, ...).
 func Do[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
-	var v T
+	var zero T
 	if fn == nil {
-		return v, ErrNilFunc
+		return zero, ErrNilFunc
 	}
-	t, err := b.admit(ctx)
+	pm, err := b.Allow(ctx)
 	if err != nil {
-		return v, err
+		return zero, err
 	}
-	err = b.run(ctx, t, func(ctx context.Context) error {
-		var err error
-		v, err = fn(ctx)
-		return err
-	})
+	defer pm.finishCall()
+	v, err := fn(pm.callContext())
+	pm.Done(err)
 	return v, err
 }
 

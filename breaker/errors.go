@@ -26,28 +26,41 @@ var ErrRegistryFull = errors.New("breaker: registry full")
 
 // OpenError is returned when a breaker rejects a call. It wraps [ErrOpen].
 // A breaker hands out one OpenError per open or half-open period, so a
-// rejection allocates nothing; treat it as read-only.
+// rejection allocates nothing; its fields are unexported, so no caller can
+// change what the others see. Get one with errors.As:
+//
+//	var oe *breaker.OpenError
+//	if errors.As(err, &oe) {
+//		log.Printf("%s is %s, retry in %s", oe.Name(), oe.State(), oe.RetryAfter())
+//	}
 type OpenError struct {
-	// Name is the breaker's name.
-	Name string
-	// State is the state that rejected the call: Open, or HalfOpen when
-	// every trial slot was taken.
-	State State
-	// Forced reports that the breaker was held open by ForceOpen.
-	Forced bool
-
+	name    string
+	state   State
+	forced  bool
 	b       *Breaker
 	retryAt int64 // breaker time (ns since its base) when a probe may run
 	openFor int64 // length of the open period
 }
 
+// Name returns the name of the breaker that rejected the call (the spec's
+// circuit_name).
+func (e *OpenError) Name() string { return e.name }
+
+// State returns the state that rejected the call: Open, or HalfOpen when
+// every trial slot was taken.
+func (e *OpenError) State() State { return e.state }
+
+// Forced reports that the breaker was held open by ForceOpen (or a forced
+// remote decision).
+func (e *OpenError) Forced() bool { return e.forced }
+
 // Error describes the rejection, for example
 // `breaker: circuit "database" is open`.
 func (e *OpenError) Error() string {
-	if e.Forced {
-		return fmt.Sprintf("breaker: circuit %q is forced open", e.Name)
+	if e.forced {
+		return fmt.Sprintf("breaker: circuit %q is forced open", e.name)
 	}
-	return fmt.Sprintf("breaker: circuit %q is %s", e.Name, e.State)
+	return fmt.Sprintf("breaker: circuit %q is %s", e.name, e.state)
 }
 
 // Unwrap returns [ErrOpen].
@@ -63,10 +76,10 @@ func (e *OpenError) RetryAfter() time.Duration {
 	if e.b == nil {
 		return 0
 	}
-	if e.Forced {
+	if e.forced {
 		return time.Duration(e.openFor)
 	}
-	if e.State != Open {
+	if e.state != Open {
 		return 0
 	}
 	d := time.Duration(addSat(e.retryAt, -e.b.now()))
@@ -82,7 +95,9 @@ type ConfigError struct {
 	// "trip_policy", "failure_rate.ratio", "failure_rate.min_calls",
 	// "failure_rate.window" (and the same under "slow_calls", plus
 	// "slow_calls.slower_than"), "recovery_backoff.initial", ".max",
-	// ".multiplier", ".jitter", and "half_open_max_wait".
+	// ".multiplier", ".jitter", "half_open_max_wait", "idle_eviction", and
+	// for Breaker.Apply "remote.to", "remote.forced", "remote.open_for",
+	// "remote.reason" and "remote.origin".
 	Field string
 	// Value is the rejected value.
 	Value any

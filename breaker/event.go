@@ -30,7 +30,16 @@ func (k EventKind) String() string {
 //
 // A breaker builds events only while its bus has subscribers, and publishes
 // them after its own state is updated and outside any lock, so a handler may
-// call back into the breaker.
+// call back into the breaker. State changes are published in the order they
+// happened, by the goroutine that made the change (or one that made an
+// earlier change and is still publishing). A subscriber of a synchronous bus
+// that blocks therefore blocks that goroutine: the call that caused the
+// change does not return, and the breaker's later state changes wait in a
+// queue (up to 256; beyond that the oldest are dropped and counted in
+// Stats.DroppedStateChanges) until the subscriber returns. Other breakers
+// are not held up, unless the subscriber blocks them too; per-call events
+// are delivered on each caller's goroutine. Use an events.Async bus for a
+// subscriber that may block.
 type Event struct {
 	// Kind says which of the fields below are set.
 	Kind EventKind
@@ -58,4 +67,23 @@ type Event struct {
 	// changed: the count that opened the breaker, for example
 	// (EventStateChange).
 	ConsecutiveFailures int
+	// Cause is the error of the call that caused the change, when a call
+	// did: the failure that reached the threshold or tripped a rate
+	// policy, or the failed trial (EventStateChange). Nil otherwise.
+	Cause error
+	// Window is the trip policy's window at the moment it opened the
+	// breaker (reasons failure_rate and slow_calls): its ratio, its calls
+	// and its threshold. Nil for other changes (EventStateChange).
+	Window *WindowStats
+	// OpenFor is how long an opened breaker waits before it admits a
+	// probe: the recovery timeout or the backoff's current period, or the
+	// remaining time of a remote decision. Zero for other changes and for
+	// ForceOpen (EventStateChange).
+	OpenFor time.Duration
+	// Origin says where the change came from: the breaker's own calls and
+	// actions, or a decision applied with Breaker.Apply (EventStateChange).
+	Origin Origin
+	// Peer names who made a remote decision (EventStateChange with
+	// OriginPeer or OriginCluster).
+	Peer string
 }

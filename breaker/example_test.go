@@ -51,7 +51,7 @@ func ExampleDo_fallback() {
 	var oe *breaker.OpenError
 	if errors.As(err, &oe) {
 		data = "cached data"
-		fmt.Printf("%s is %s, retry in %s\n", oe.Name, oe.State, oe.RetryAfter())
+		fmt.Printf("%s is %s, retry in %s\n", oe.Name(), oe.State(), oe.RetryAfter())
 	}
 	fmt.Println(data)
 	// Output:

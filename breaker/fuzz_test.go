@@ -139,8 +139,11 @@ func validNameReference(name string) bool {
 	if name == "" || len(name) > 255 || !utf8.ValidString(name) || strings.Trim(name, ".") == "" {
 		return false
 	}
+	if strings.TrimSpace(name) != name {
+		return false
+	}
 	return !strings.ContainsFunc(name, func(r rune) bool {
-		return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+		return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || unicode.Is(unicode.Zs, r) && r != ' '
 	})
 }
 
@@ -149,7 +152,7 @@ func validNameReference(name string) bool {
 // raw control character whatever the name held (it is safe to log).
 func FuzzName(f *testing.F) {
 	for _, s := range []string{"model_server", "", "a\nb", "a\x00b", "a\x7fb", "bad\xff", "données-api", "\u0085", "\u2028",
-		"\x1b[31mred", "admin\u202egnp.exe", "zero\u200bwidth", ".", "..", "...", ".hidden", "a.b", strings.Repeat("a", 255), strings.Repeat("a", 256), strings.Repeat("é", 128), strings.Repeat("\x00", 300)} {
+		"\x1b[31mred", "admin\u202egnp.exe", "zero\u200bwidth", "db ", " db", "d\u00a0b", "a b", ".", "..", "...", ".hidden", "a.b", strings.Repeat("a", 255), strings.Repeat("a", 256), strings.Repeat("é", 128), strings.Repeat("\x00", 300)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {

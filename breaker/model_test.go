@@ -447,8 +447,10 @@ func (m *model) swap(to breaker.State, forced bool, reason breaker.Reason, failu
 			w.reset(m.now)
 		}
 	}
-	if from == breaker.Closed && to == breaker.Closed {
-		return // Reset of a closed breaker: a new period, no change to report
+	if from == to {
+		// Reset of a closed breaker, ForceOpen of an open one: a new
+		// period, no change to report.
+		return
 	}
 	m.reasons[reason]++
 	m.events = append(m.events, modelEvent{kind: breaker.EventStateChange, from: from, to: to, reason: reason,
@@ -759,7 +761,7 @@ func errString(err error) string {
 	case err == nil:
 		return "<nil>"
 	case errors.As(err, &oe):
-		return openErrString(oe.State, oe.Forced)
+		return openErrString(oe.State(), oe.Forced())
 	case errors.As(err, &pe):
 		return fmt.Sprint("panic:", pe.Value)
 	}
@@ -1101,8 +1103,8 @@ func (r *modelRun) checkRejected(res callResult) {
 	if res.panicked != nil || !errors.As(res.err, &oe) || !errors.Is(res.err, breaker.ErrOpen) {
 		r.fatalf("rejected call returned %v (panic %v), want an *OpenError", res.err, res.panicked)
 	}
-	if oe.Name != "model" || oe.State != r.m.state || oe.Forced != r.m.forced {
-		r.fatalf("OpenError{Name:%q State:%s Forced:%v}, model: state %s forced %v", oe.Name, oe.State, oe.Forced, r.m.state, r.m.forced)
+	if oe.Name() != "model" || oe.State() != r.m.state || oe.Forced() != r.m.forced {
+		r.fatalf("OpenError{Name:%q State:%s Forced:%v}, model: state %s forced %v", oe.Name(), oe.State(), oe.Forced(), r.m.state, r.m.forced)
 	}
 	if got, want := oe.RetryAfter(), r.m.retryAfter(); got != want {
 		r.fatalf("RetryAfter() = %v, model says %v", got, want)

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -27,8 +28,9 @@ const (
 	MaxNameLength = 255
 	// MaxHalfOpenMaxCalls is the largest valid half-open trial count.
 	MaxHalfOpenMaxCalls = 1<<16 - 1
-	// maxFailureThreshold is the largest valid failure threshold.
-	maxFailureThreshold = 1<<32 - 1
+	// maxFailureThreshold is the largest valid failure threshold. It is
+	// compared as a uint64, for int is 32 bits on some targets.
+	maxFailureThreshold uint64 = 1<<32 - 1
 )
 
 // Clock tells the time. A breaker reads it to decide when the recovery
@@ -75,6 +77,7 @@ type config struct {
 	bus              events.Bus[Event]
 	busSet           bool
 	maxBreakers      int
+	idleEviction     int64 // ns; 0: off
 }
 
 func defaultConfig() config {
@@ -145,6 +148,21 @@ func WithMaxBreakers(n int) Option {
 	return optionFunc(func(c *config) { c.maxBreakers = n })
 }
 
+// WithIdleEviction makes a [Registry] forget breakers nobody uses: a
+// breaker that has stayed closed (not forced) with no call finished or
+// rejected for at least after is removed, as by [Registry.Remove]. Use it
+// for registries keyed by request data, such as httpbreaker's breaker per
+// host, so that hosts seen once do not fill the registry. The registry
+// looks when Get is about to create a breaker, at most once per after/4
+// unless it is full, so eviction needs no goroutine; a call still running
+// on a breaker when it is evicted is recorded on it but no longer
+// reported. Default 0: never; it must not be negative. The time comes from
+// the registry defaults' [WithClock], or the system clock. It is read by
+// [NewRegistry].
+func WithIdleEviction(after time.Duration) Option {
+	return optionFunc(func(c *config) { c.idleEviction = int64(after) })
+}
+
 func (c *config) validate() error {
 	if c.policyErr != nil {
 		return c.policyErr
@@ -155,7 +173,7 @@ func (c *config) validate() error {
 		}
 	}
 	switch {
-	case c.thresholdGiven && (c.failureThreshold < 1 || c.failureThreshold > maxFailureThreshold):
+	case c.thresholdGiven && (c.failureThreshold < 1 || uint64(c.failureThreshold) > maxFailureThreshold):
 		return &ConfigError{Field: "failure_threshold", Value: c.failureThreshold, Reason: "must be from 1 to 4294967295"}
 	case c.failureThreshold == 0 && c.rate == nil && c.slow == nil:
 		return &ConfigError{Field: "trip_policy", Value: "none", Reason: "needs at least one policy"}
@@ -167,19 +185,38 @@ func (c *config) validate() error {
 		return &ConfigError{Field: "half_open_max_calls", Value: c.halfOpenMaxCalls, Reason: "must be from 1 to 65535"}
 	case c.isFailure == nil:
 		return &ConfigError{Field: "failure_predicate", Value: nil, Reason: "must not be nil"}
-	case c.clockSet && c.clock == nil:
-		return &ConfigError{Field: "clock", Value: nil, Reason: "must not be nil"}
+	case c.clockSet && isNil(c.clock):
+		return &ConfigError{Field: "clock", Value: c.clock, Reason: "must not be nil"}
+	case c.busSet && c.bus != nil && isNil(c.bus):
+		return &ConfigError{Field: "event_bus", Value: c.bus, Reason: "is a nil pointer; pass an untyped nil to turn events off"}
 	case c.maxBreakers < 1:
 		return &ConfigError{Field: "max_breakers", Value: c.maxBreakers, Reason: "must be at least 1"}
+	case c.idleEviction < 0:
+		return &ConfigError{Field: "idle_eviction", Value: time.Duration(c.idleEviction), Reason: "must not be negative (0 means never)"}
 	}
 	return nil
 }
 
+// isNil reports whether v is nil or an interface holding a nil pointer (or
+// other nil reference), which would panic on first use.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}
+
 // ValidateName reports whether name is a valid breaker name: non-empty, at
-// most 255 bytes of valid UTF-8, not only dots, and free of control
-// characters, invisible format characters (such as bidirectional overrides
-// and zero-width spaces, which could make one name pass for another on a
-// dashboard) and line or paragraph separators. Names become metric labels,
+// most 255 bytes of valid UTF-8, not only dots, without white space at
+// either end, and free of control characters, invisible format characters
+// (such as bidirectional overrides and zero-width spaces), line or
+// paragraph separators, and spaces other than the ASCII space (such as the
+// no-break space): characters that could make one name pass for another
+// on a dashboard. Names become metric labels,
 // URL path segments and log values. The error is a [*ConfigError] for the
 // field "name".
 func ValidateName(name string) error {
@@ -195,10 +232,13 @@ func ValidateName(name string) error {
 		reason = "must not be only dots (no URL path can address it)"
 	default:
 		for _, r := range name {
-			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
-				reason = "must not contain control, format or line-separator characters"
+			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || unicode.Is(unicode.Zs, r) && r != ' ' {
+				reason = "must not contain control, format or line-separator characters, or spaces other than U+0020"
 				break
 			}
+		}
+		if reason == "" && strings.TrimSpace(name) != name {
+			reason = "must not begin or end with white space"
 		}
 	}
 	if reason == "" {

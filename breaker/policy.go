@@ -125,7 +125,7 @@ func (p TripPolicy) validate() error {
 	field := map[policyKind]string{policyFailureRate: "failure_rate", policySlowCalls: "slow_calls"}[p.kind]
 	switch p.kind {
 	case policyConsecutive:
-		if p.n < 1 || p.n > maxFailureThreshold {
+		if p.n < 1 || uint64(p.n) > maxFailureThreshold {
 			return &ConfigError{Field: "failure_threshold", Value: p.n, Reason: "must be from 1 to 4294967295"}
 		}
 		return nil

@@ -303,15 +303,28 @@ func TestPropertyHalfOpenTrialsNeverExceedMax(t *testing.T) {
 	}
 }
 
-// legalNext lists, for each reason, the state a change may start from and
+// legalChange lists, for each reason, the state a change may start from and
 // the state it ends in.
 var legalChange = map[breaker.Reason][][2]breaker.State{
 	breaker.ReasonFailureThreshold: {{breaker.Closed, breaker.Open}},
 	breaker.ReasonRecoveryTimeout:  {{breaker.Open, breaker.HalfOpen}},
 	breaker.ReasonTrialsSucceeded:  {{breaker.HalfOpen, breaker.Closed}},
 	breaker.ReasonTrialFailed:      {{breaker.HalfOpen, breaker.Open}},
-	breaker.ReasonForceOpen:        {{breaker.Closed, breaker.Open}, {breaker.Open, breaker.Open}, {breaker.HalfOpen, breaker.Open}},
+	breaker.ReasonForceOpen:        {{breaker.Closed, breaker.Open}, {breaker.HalfOpen, breaker.Open}},
 	breaker.ReasonReset:            {{breaker.Open, breaker.Closed}, {breaker.HalfOpen, breaker.Closed}},
+	breaker.ReasonFailureRate:      {{breaker.Closed, breaker.Open}},
+	breaker.ReasonSlowCalls:        {{breaker.Closed, breaker.Open}},
+	breaker.ReasonHalfOpenTimeout:  {{breaker.HalfOpen, breaker.Open}},
+}
+
+// Every state change changes the state: a forced hold of an open breaker
+// is told by Stats.Forced, not by an open->open change.
+func TestLegalChangesChangeTheState(t *testing.T) {
+	for r, edges := range legalChange {
+		for _, e := range edges {
+			assert.NotEqual(t, e[0], e[1], "%s: %s->%s", r, e[0], e[1])
+		}
+	}
 }
 
 // checkPath checks a stream of state changes from a breaker whose clock
@@ -393,7 +406,10 @@ func TestPropertyStateChangesFormALegalPath(t *testing.T) {
 				switch {
 				case r >= 98:
 					clock.Advance(300 * time.Millisecond)
-				case w == 0 && i%150 == 100:
+				case w == 0 && i%300 == 100:
+					b.ForceOpen() // publishes closed->open or half_open->open; an open breaker is held silently
+				case w == 0 && i%300 == 250:
+					b.Reset()
 					b.ForceOpen()
 				case w == 1 && i%150 == 40:
 					b.Reset()
@@ -414,7 +430,8 @@ func TestPropertyStateChangesFormALegalPath(t *testing.T) {
 		reasons[e.Reason]++
 	}
 	t.Logf("%d state changes: %v", len(changes), reasons)
-	for r := range legalChange {
+	for _, r := range []breaker.Reason{breaker.ReasonFailureThreshold, breaker.ReasonRecoveryTimeout, breaker.ReasonTrialsSucceeded,
+		breaker.ReasonTrialFailed, breaker.ReasonForceOpen, breaker.ReasonReset} {
 		assert.Positive(t, reasons[r], "no %s change: the workload should produce every kind", r)
 	}
 }

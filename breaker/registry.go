@@ -1,11 +1,14 @@
 package breaker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fusebox-go/fusebox/events"
 )
@@ -20,23 +23,47 @@ import (
 type Registry struct {
 	defaults []Option
 	bus      events.Bus[Event]
+	states   *events.Sync[Event]   // OnStateChange subscribers of every breaker
+	created  events.Sync[*Breaker] // OnCreate subscribers
+	removed  events.Sync[*Breaker] // OnRemove subscribers
 	limit    int
+	idle     int64 // WithIdleEviction, ns; 0: off
+	clock    Clock // the defaults' clock, for idle eviction; nil: the system's
 
 	byName sync.Map // string -> *Breaker; lock-free for existing names
 	mu     sync.Mutex
 	n      int
-	sorted atomic.Pointer[[]*Breaker] // nil after an insert
+	sorted atomic.Pointer[[]*Breaker] // nil after an insert or removal
+
+	// Idle eviction, guarded by mu: when the last sweep ran, and what each
+	// breaker looked like since when.
+	lastSweep time.Time
+	seen      map[*Breaker]idleMark
+}
+
+// idleMark is a breaker's call total when a sweep first saw it unchanged.
+type idleMark struct {
+	calls uint64
+	since time.Time
 }
 
 // NewRegistry returns an empty registry whose breakers get the default
 // options defaults, before the options given to [Registry.Get]. Unless the
 // defaults include [WithEventBus], the registry creates one [events.Sync]
-// bus shared by all its breakers; [WithMaxBreakers] sets its size limit.
-// Invalid defaults are reported by Get.
+// bus shared by all its breakers; [WithMaxBreakers] sets its size limit and
+// [WithIdleEviction] lets it forget idle breakers. Invalid defaults are
+// reported by Get.
 func NewRegistry(defaults ...Option) *Registry {
 	cfg := defaultConfig()
 	applyOptions(&cfg, defaults)
-	r := &Registry{defaults: slices.Clone(defaults), bus: cfg.bus, limit: cfg.maxBreakers}
+	r := &Registry{
+		defaults: slices.Clone(defaults),
+		bus:      cfg.bus,
+		states:   events.NewSync[Event](),
+		limit:    cfg.maxBreakers,
+		idle:     cfg.idleEviction,
+		clock:    cfg.clock,
+	}
 	if !cfg.busSet {
 		r.bus = events.NewSync[Event]()
 	}
@@ -52,7 +79,8 @@ func (r *Registry) Events() events.Bus[Event] { return r.bus }
 // defaults followed by opts if it does not exist yet. An existing breaker is
 // returned unchanged: opts apply only on creation. The error wraps
 // [ErrInvalidConfig] for an invalid name or option, or is [ErrRegistryFull]
-// (wrapped) when the registry is at its limit.
+// (wrapped) when the registry is at its limit (after evicting idle
+// breakers, with [WithIdleEviction]).
 func (r *Registry) Get(name string, opts ...Option) (*Breaker, error) {
 	if b, ok := r.byName.Load(name); ok {
 		return b.(*Breaker), nil
@@ -60,30 +88,55 @@ func (r *Registry) Get(name string, opts ...Option) (*Breaker, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
+	b, evicted, err := r.create(name, opts)
+	for _, e := range evicted {
+		r.removed.Publish(context.Background(), e)
+	}
+	switch {
+	case err == errExisting:
+		return b, nil
+	case err != nil:
+		return nil, err
+	}
+	r.created.Publish(context.Background(), b)
+	return b, nil
+}
+
+// create makes the breaker named name under the registry's lock. If another
+// goroutine created it first, it returns that breaker and errExisting. It
+// also returns the breakers that idle eviction removed to make room.
+func (r *Registry) create(name string, opts []Option) (b *Breaker, evicted []*Breaker, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if b, ok := r.byName.Load(name); ok {
-		return b.(*Breaker), nil
+		return b.(*Breaker), nil, errExisting
 	}
 	if r.limit < 1 {
-		return nil, &ConfigError{Field: "max_breakers", Value: r.limit, Reason: "must be at least 1"}
+		return nil, nil, &ConfigError{Field: "max_breakers", Value: r.limit, Reason: "must be at least 1"}
+	}
+	if r.idle > 0 {
+		evicted = r.sweepLocked()
 	}
 	if r.n >= r.limit {
-		return nil, fmt.Errorf("%w: %d breakers, cannot add %q", ErrRegistryFull, r.n, name)
+		return nil, evicted, fmt.Errorf("%w: %d breakers, cannot add %q", ErrRegistryFull, r.n, name)
 	}
 	cfg := defaultConfig()
 	cfg.bus, cfg.busSet = r.bus, true
 	applyOptions(&cfg, r.defaults)
 	applyOptions(&cfg, opts)
-	b, err := newBreaker(name, cfg)
+	b, err = newBreaker(name, cfg, r.states)
 	if err != nil {
-		return nil, err
+		return nil, evicted, err
 	}
 	r.byName.Store(name, b)
 	r.n++
 	r.sorted.Store(nil)
-	return b, nil
+	return b, evicted, nil
 }
+
+// errExisting tells Get that another goroutine created the breaker first:
+// it is returned, and nobody is told it was created.
+var errExisting = errors.New("breaker: exists")
 
 // Lookup returns the breaker named name without creating it.
 func (r *Registry) Lookup(name string) (*Breaker, bool) {
@@ -94,7 +147,71 @@ func (r *Registry) Lookup(name string) (*Breaker, bool) {
 	return b.(*Breaker), true
 }
 
-// Len returns how many breakers the registry holds.
+// Remove takes the breaker named name out of the registry and reports
+// whether there was one. Attached telemetry forgets it (its series leave
+// the /metrics page). A later Get of the name creates a new breaker; code
+// that still holds the removed one may go on using it, but its calls are
+// no longer reported.
+func (r *Registry) Remove(name string) bool {
+	r.mu.Lock()
+	v, ok := r.byName.Load(name)
+	if ok {
+		r.removeLocked(v.(*Breaker))
+	}
+	r.mu.Unlock()
+	if ok {
+		r.removed.Publish(context.Background(), v.(*Breaker))
+	}
+	return ok
+}
+
+// removeLocked drops b. r.mu must be held.
+func (r *Registry) removeLocked(b *Breaker) {
+	r.byName.Delete(b.name)
+	delete(r.seen, b)
+	r.n--
+	r.sorted.Store(nil)
+}
+
+// sweepLocked removes the breakers that have been idle for r.idle: closed,
+// not forced, and with no call finished or rejected since a sweep first
+// saw them so. It looks at most once per quarter of r.idle, unless the
+// registry is full. r.mu must be held.
+func (r *Registry) sweepLocked() []*Breaker {
+	now := time.Now()
+	if r.clock != nil {
+		now = r.clock.Now()
+	}
+	if r.n < r.limit && now.Sub(r.lastSweep) < time.Duration(r.idle/4) {
+		return nil
+	}
+	r.lastSweep = now
+	if r.seen == nil {
+		r.seen = map[*Breaker]idleMark{}
+	}
+	var evicted []*Breaker
+	r.byName.Range(func(_, v any) bool {
+		b := v.(*Breaker)
+		s := b.Peek()
+		m, ok := r.seen[b]
+		switch {
+		case s.State != Closed || s.Forced:
+			delete(r.seen, b)
+		case !ok || m.calls != s.TotalCalls:
+			r.seen[b] = idleMark{calls: s.TotalCalls, since: now}
+		case now.Sub(m.since) >= time.Duration(r.idle):
+			evicted = append(evicted, b)
+		}
+		return true
+	})
+	for _, b := range evicted {
+		r.removeLocked(b)
+	}
+	return evicted
+}
+
+// Len returns how many breakers the registry holds, which
+// [WithMaxBreakers] bounds.
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -144,6 +261,29 @@ func (r *Registry) ResetAll() {
 		b.Reset()
 		return true
 	})
+}
+
+// OnStateChange calls fn with every state change of every breaker of the
+// registry, breakers created later included, and with nothing else: unlike
+// a subscriber of [Registry.Events], it costs a call nothing. See
+// [Breaker.OnStateChange].
+func (r *Registry) OnStateChange(fn func(ctx context.Context, e Event)) (stop func()) {
+	return r.states.Subscribe(events.HandlerFunc[Event](fn))
+}
+
+// OnCreate calls fn with each breaker that [Registry.Get] creates, after it
+// is in the registry and before Get returns it (outside the registry's
+// lock: fn may call Get). A concurrent Get of the same name may return the
+// breaker before fn has run. stop removes fn.
+func (r *Registry) OnCreate(fn func(b *Breaker)) (stop func()) {
+	return r.created.Subscribe(events.HandlerFunc[*Breaker](func(_ context.Context, b *Breaker) { fn(b) }))
+}
+
+// OnRemove calls fn with each breaker taken out of the registry by
+// [Registry.Remove] or by idle eviction, after it is gone (outside the
+// registry's lock). stop removes fn.
+func (r *Registry) OnRemove(fn func(b *Breaker)) (stop func()) {
+	return r.removed.Subscribe(events.HandlerFunc[*Breaker](func(_ context.Context, b *Breaker) { fn(b) }))
 }
 
 // defaultRegistry backs the package-level Get, All and ResetAll.

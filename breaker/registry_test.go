@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
 )
 
 func TestRegistryGetOrCreate(t *testing.T) {
@@ -131,4 +132,85 @@ func TestDefaultRegistry(t *testing.T) {
 	got, ok := breaker.DefaultRegistry().Lookup("default-registry-test")
 	assert.True(t, ok)
 	assert.Same(t, b, got)
+}
+
+func TestRegistryRemove(t *testing.T) {
+	reg := breaker.NewRegistry(breaker.WithMaxBreakers(1))
+	var removed []string
+	reg.OnRemove(func(b *breaker.Breaker) { removed = append(removed, b.Name()) })
+	a, err := reg.Get("a")
+	require.NoError(t, err)
+	assert.False(t, reg.Remove("nope"))
+	assert.True(t, reg.Remove("a"))
+	assert.False(t, reg.Remove("a"), "once")
+	assert.Equal(t, []string{"a"}, removed)
+	_, ok := reg.Lookup("a")
+	assert.False(t, ok)
+	assert.Empty(t, reg.All())
+	assert.Zero(t, reg.Len())
+	b, err := reg.Get("b")
+	require.NoError(t, err, "removing made room")
+	again, err := reg.Get("a")
+	require.ErrorIs(t, err, breaker.ErrRegistryFull)
+	assert.Nil(t, again)
+	assert.True(t, reg.Remove("b"))
+	again, err = reg.Get("a")
+	require.NoError(t, err)
+	assert.NotSame(t, a, again, "a new breaker of the same name")
+	assert.NotSame(t, b, again)
+}
+
+func TestRegistryOnCreate(t *testing.T) {
+	reg := breaker.NewRegistry()
+	var created []string
+	stop := reg.OnCreate(func(b *breaker.Breaker) {
+		created = append(created, b.Name())
+		b.ForceOpen() // runs before Get returns the breaker
+	})
+	b, err := reg.Get("db")
+	require.NoError(t, err)
+	assert.Equal(t, breaker.Open, b.State(), "the breaker reached the caller as OnCreate left it")
+	_, err = reg.Get("db")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"db"}, created, "an existing breaker is not created again")
+	stop()
+	_, err = reg.Get("cache")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"db"}, created)
+}
+
+// A registry with idle eviction forgets breakers that stayed closed and
+// unused, so that names from request data (hosts) cannot fill it for good.
+func TestRegistryIdleEviction(t *testing.T) {
+	clock := breakertest.NewClock(t0)
+	reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithMaxBreakers(3), breaker.WithIdleEviction(time.Minute), breaker.WithFailureThreshold(1))
+	var removed []string
+	reg.OnRemove(func(b *breaker.Breaker) { removed = append(removed, b.Name()) })
+	get := func(name string) *breaker.Breaker {
+		t.Helper()
+		b, err := reg.Get(name)
+		require.NoError(t, err)
+		return b
+	}
+	busy, idle, open := get("busy"), get("idle"), get("open")
+	_ = idle
+	require.ErrorIs(t, open.Execute(context.Background(), fail), errBoom)
+	for range 3 {
+		clock.Advance(40 * time.Second)
+		require.NoError(t, busy.Execute(context.Background(), succeed))
+		_, err := reg.Get("new") // full: a sweep looks, and marks what it sees
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, breaker.ErrRegistryFull)
+	}
+	assert.Equal(t, []string{"idle"}, removed, "only the closed, unused breaker goes: not the busy one, not the open one")
+	_, ok := reg.Lookup("new")
+	assert.True(t, ok)
+	assert.Equal(t, 3, reg.Len())
+
+	_, err := breaker.NewRegistry(breaker.WithIdleEviction(-time.Second)).Get("x")
+	var ce *breaker.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "idle_eviction", ce.Field)
 }

@@ -123,8 +123,10 @@ const (
 	// open).
 	ReasonSlowCalls
 	// ReasonHalfOpenTimeout: trials were still running WithHalfOpenMaxWait
-	// after the breaker went half-open (half-open to open).
+	// after the first trial was admitted (half-open to open).
 	ReasonHalfOpenTimeout
+
+	lastReason = ReasonHalfOpenTimeout
 )
 
 // String returns the reason in snake_case, for example "failure_threshold".
@@ -150,4 +152,33 @@ func (r Reason) String() string {
 		return "half_open_timeout"
 	}
 	return fmt.Sprintf("Reason(%d)", uint8(r))
+}
+
+// Origin says where a state change came from.
+type Origin uint8
+
+// The origins of a state change. Their String forms are the values of the
+// circuit_breaker.origin attribute.
+const (
+	// OriginLocal: the breaker's own calls, or an action on this breaker
+	// (ForceOpen, Reset, a lazy transition).
+	OriginLocal Origin = iota
+	// OriginPeer: another replica's decision, applied with Breaker.Apply.
+	OriginPeer
+	// OriginCluster: a decision of the whole fleet, such as a quorum of
+	// replicas or a shared window, applied with Breaker.Apply.
+	OriginCluster
+)
+
+// String returns "local", "peer" or "cluster".
+func (o Origin) String() string {
+	switch o {
+	case OriginLocal:
+		return "local"
+	case OriginPeer:
+		return "peer"
+	case OriginCluster:
+		return "cluster"
+	}
+	return fmt.Sprintf("Origin(%d)", uint8(o))
 }

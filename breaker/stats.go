@@ -48,6 +48,10 @@ type Stats struct {
 	// SlowCalls policy's threshold (trials, ignored and shadow calls
 	// included); zero without that policy.
 	TotalSlowCalls uint64
+	// DroppedStateChanges counts state changes that were never published
+	// because a synchronous subscriber blocked while the breaker kept
+	// changing state (see Event); zero unless a subscriber blocks.
+	DroppedStateChanges uint64
 	// Forced reports that the breaker is held open by ForceOpen.
 	Forced bool
 	// Shadow reports that the breaker is in shadow mode.
@@ -83,14 +87,32 @@ func windowStats(p *TripPolicy, calls, count int) *WindowStats {
 }
 
 // Stats returns a snapshot of the breaker. Like [Breaker.State], it first
-// applies a due open to half-open transition.
+// applies a due lazy transition (open to half-open once the recovery
+// timeout has passed, half-open back to open once trials overstay
+// WithHalfOpenMaxWait) and publishes it.
 func (b *Breaker) Stats() Stats {
 	b.refresh()
-	w := b.word.Load()
+	return b.snapshot(false)
+}
+
+// Peek returns what Stats would, without applying a due transition and so
+// without ever publishing an event: a breaker whose recovery timeout has
+// passed is reported half-open (with no trial yet), one whose trials have
+// overstayed WithHalfOpenMaxWait open, exactly as the next call will find
+// them, but the change itself is left to that call (or to State or Stats).
+// Metrics collectors use Peek: a collection callback that published a
+// state change would run subscribers inside the metrics SDK's own lock.
+func (b *Breaker) Peek() Stats { return b.snapshot(true) }
+
+func (b *Breaker) snapshot(derive bool) Stats {
+	var w word
+	for w = b.word.Load(); w.pending(); w = b.word.Load() {
+		waitPending()
+	}
 	p := b.period.Load()
 	s := Stats{
 		Name:                b.name,
-		State:               wState(w),
+		State:               w.state(),
 		LastFailureTime:     b.wall(b.lastFail.Load()),
 		LastStateChange:     b.wall(p.start),
 		TotalSuccesses:      b.successes.load(),
@@ -99,12 +121,39 @@ func (b *Breaker) Stats() Stats {
 		TotalIgnored:        b.ignored.Load(),
 		TotalShadowRejected: b.shadowed.Load(),
 		TotalSlowCalls:      b.slowCalls.Load(),
-		Forced:              wForced(w),
+		DroppedStateChanges: b.dropped.Load(),
+		Forced:              w.forced(),
 		Shadow:              b.shadow.Load(),
 	}
 	s.TotalCalls = s.TotalSuccesses + s.TotalFailures + s.TotalRejected + s.TotalIgnored + s.TotalShadowRejected
+	switch s.State {
+	case Closed, Open:
+		s.FailureCount = int(w.count())
+	case HalfOpen:
+		s.FailureCount = p.failures
+		s.SuccessCount = w.succeeded()
+	}
+	var now int64
+	haveNow := false
+	if derive && p.gen == w.gen() {
+		c := b.cfg.Load()
+		now, haveNow = b.now(), true
+		switch {
+		case s.State == Open && !s.Forced && now >= p.retryAt:
+			s.State, s.FailureCount, s.SuccessCount = HalfOpen, p.failures, 0
+			s.LastStateChange = b.wall(p.retryAt)
+		case s.State == HalfOpen && c.halfOpenMaxWait > 0 && w.inFlight() > 0:
+			if first := p.firstTrial.Load(); first != never && now-first >= c.halfOpenMaxWait {
+				s.State, s.FailureCount, s.SuccessCount = Open, p.failures, 0
+				s.LastStateChange = b.wall(addSat(first, c.halfOpenMaxWait))
+			}
+		}
+	}
 	if ws := b.wins.Load(); ws != nil {
-		c, now := b.cfg.Load(), b.now()
+		c := b.cfg.Load()
+		if !haveNow {
+			now = b.now()
+		}
 		if ws.rate != nil && c.rate != nil {
 			calls, fails, _ := ws.rate.counts(now)
 			s.FailureRate = windowStats(c.rate, calls, fails)
@@ -113,13 +162,6 @@ func (b *Breaker) Stats() Stats {
 			calls, _, slows := ws.slow.counts(now)
 			s.SlowCallRate = windowStats(c.slow, calls, slows)
 		}
-	}
-	switch s.State {
-	case Closed, Open:
-		s.FailureCount = int(wCount(w))
-	case HalfOpen:
-		s.FailureCount = p.failures
-		s.SuccessCount = succeeded(w)
 	}
 	return s
 }
@@ -139,6 +181,7 @@ type statsJSON struct {
 	TotalIgnored    uint64       `json:"total_ignored"`
 	TotalShadow     uint64       `json:"total_shadow_rejected"`
 	TotalSlowCalls  uint64       `json:"total_slow_calls"`
+	Dropped         uint64       `json:"dropped_state_changes,omitempty"`
 	Forced          bool         `json:"forced"`
 	Shadow          bool         `json:"shadow_mode"`
 	FailureRate     *WindowStats `json:"failure_rate,omitempty"`
@@ -173,6 +216,7 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 		TotalIgnored:    s.TotalIgnored,
 		TotalShadow:     s.TotalShadowRejected,
 		TotalSlowCalls:  s.TotalSlowCalls,
+		Dropped:         s.DroppedStateChanges,
 		Forced:          s.Forced,
 		Shadow:          s.Shadow,
 		FailureRate:     s.FailureRate,
@@ -198,6 +242,7 @@ func (s *Stats) UnmarshalJSON(data []byte) error {
 		TotalIgnored:        j.TotalIgnored,
 		TotalShadowRejected: j.TotalShadow,
 		TotalSlowCalls:      j.TotalSlowCalls,
+		DroppedStateChanges: j.Dropped,
 		Forced:              j.Forced,
 		Shadow:              j.Shadow,
 		FailureRate:         j.FailureRate,

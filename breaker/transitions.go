@@ -3,242 +3,338 @@ package breaker
 import (
 	"context"
 	"math"
+	"runtime"
 	"sync/atomic"
+	"time"
 )
 
-// toHalfOpen moves an open breaker whose recovery timeout has passed to
-// half-open, and publishes the change with ctx.
-func (b *Breaker) toHalfOpen(ctx context.Context, w uint64) {
-	b.mu.Lock()
-	cur := b.word.Load()
-	p := b.period.Load()
-	now := b.now()
-	if cur != w || wForced(cur) || p.gen != wGen(cur) {
-		b.mu.Unlock()
-		return // someone else moved it; the caller looks again
-	}
-	if now < p.start {
-		// The clock went backwards: count the open period from now rather
-		// than stay open for the size of the jump.
-		np := *p
-		np.start, np.retryAt = now, addSat(now, p.openFor)
-		np.err = &OpenError{Name: b.name, State: Open, b: b, retryAt: np.retryAt, openFor: p.openFor}
-		b.period.Store(&np)
-		b.mu.Unlock()
-		return
-	}
-	if now < p.retryAt {
-		b.mu.Unlock()
-		return
-	}
-	ok := b.swapLocked(ctx, cur, HalfOpen, false, ReasonRecoveryTimeout, now, p.failures)
-	b.mu.Unlock()
-	if ok {
-		b.drain()
-	}
+// never marks a time that was never set.
+const never = math.MinInt64
+
+// period is what a breaker knows about the state it entered at a
+// transition. The fields above the blank line are set before the period is
+// published and never change; the atomics below it record what happens
+// during the period. A call keeps a pointer to the period it was admitted
+// in: its outcome moves the state machine only while that period is
+// current.
+type period struct {
+	epoch    uint64 // counts the breaker's periods from 0; never wraps
+	gen      word   // the word's generation in this period
+	state    State
+	start    int64 // breaker time of the transition, or never
+	retryAt  int64 // open: when a probe may run
+	openFor  int64 // open: the length of the period
+	reopens  int   // failed probes since the breaker last closed
+	failures int   // the failure count the state was entered with
+	err      *OpenError
+
+	// half-open: when the period's first trial was admitted, or never;
+	// WithHalfOpenMaxWait counts from it
+	firstTrial atomic.Int64
 }
 
-// transition moves the breaker from the word w to state to, unless another
-// goroutine changed the generation first. It reports whether it queued a
-// state change; the caller drains the queue.
-func (b *Breaker) transition(ctx context.Context, w uint64, to State, reason Reason, now int64, failures int) bool {
+// change describes one transition.
+type change struct {
+	ctx    context.Context // of the call or action that caused it
+	to     State
+	forced bool
+	reason Reason
+	origin Origin
+	peer   string
+	now    int64
+	// failures is the failure count the new state is entered with; -1
+	// takes the closed word's count, or the current period's.
+	failures int
+	openFor  int64 // to Open: the period's length; 0 takes it from the configuration
+	cause    error
+	window   *WindowStats
+}
+
+// maxQueued bounds the state changes waiting to be published per breaker:
+// while a synchronous subscriber blocks, the oldest are dropped (and
+// counted) rather than kept without bound.
+const maxQueued = 256
+
+// queued is a state change waiting to be published with the context of
+// whatever caused it.
+type queued struct {
+	ctx context.Context
+	ev  Event
+}
+
+// transition moves the breaker out of period p, from whatever count its
+// word holds, unless p has ended. It reports whether it did; the caller
+// drains the queue.
+func (b *Breaker) transition(p *period, ch change) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	w, ok := b.begin(p, 0, false)
+	if ok {
+		b.commit(w, ch)
+	}
+	return ok
+}
+
+// transitionExact moves the breaker out of period p only if its word is
+// still exactly w: for decisions made from the count in w, which a
+// concurrent call may have changed.
+func (b *Breaker) transitionExact(p *period, w word, ch change) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w, ok := b.begin(p, w, true)
+	if ok {
+		b.commit(w, ch)
+	}
+	return ok
+}
+
+// begin starts a transition out of period p by setting the word's pending
+// bit, which stops every call from changing the count until commit. With
+// exact, the word must be exactly w. It returns the word as it was. b.mu
+// must be held; commit must follow a successful begin.
+func (b *Breaker) begin(p *period, w word, exact bool) (word, bool) {
 	for {
 		cur := b.word.Load()
-		if wGen(cur) != wGen(w) {
-			return false
+		if b.period.Load() != p || exact && cur != w {
+			return 0, false
 		}
-		if b.swapLocked(ctx, cur, to, false, reason, now, failures) {
-			return true
+		if b.word.CompareAndSwap(cur, cur|pendingBit) {
+			return cur, true
 		}
 	}
 }
 
-// swapLocked publishes the period for the next generation, swaps the state
-// word from w and queues the state change for subscribers. It reports false
-// if the word changed under it (the caller decides whether to retry). b.mu
-// must be held.
-func (b *Breaker) swapLocked(ctx context.Context, w uint64, to State, forced bool, reason Reason, now int64, failures int) bool {
+// commit ends the transition begun from word w: it publishes the period of
+// the new state, stores the new word (clearing the pending bit) and queues
+// the state change for subscribers. b.mu must be held.
+func (b *Breaker) commit(w word, ch change) {
 	c := b.cfg.Load()
-	gen := (wGen(w) + 1) & genMask
 	old := b.period.Load()
-	np := &period{gen: gen, start: now, failures: failures}
+	from := w.state()
+	if ch.failures < 0 {
+		ch.failures = old.failures
+		if from == Closed {
+			ch.failures = int(w.count())
+		}
+	}
+	np := &period{
+		epoch:    old.epoch + 1,
+		gen:      (w.gen() + 1) & genMask,
+		state:    ch.to,
+		start:    ch.now,
+		failures: ch.failures,
+	}
 	var count uint32
-	switch to {
+	switch ch.to {
 	case Open:
-		if wState(w) == HalfOpen && !forced {
+		switch {
+		case from == HalfOpen && !ch.forced:
 			np.reopens = old.reopens + 1
+		case from == Open:
+			np.reopens = old.reopens
 		}
-		openFor := c.openFor(np.reopens)
-		np.retryAt = addSat(now, openFor)
-		if forced {
-			np.retryAt = math.MaxInt64
-			openFor = c.openFor(0)
+		np.openFor = ch.openFor
+		if np.openFor <= 0 {
+			np.openFor = c.openFor(np.reopens)
 		}
-		np.openFor = openFor
-		np.err = &OpenError{Name: b.name, State: Open, Forced: forced, b: b, retryAt: np.retryAt, openFor: openFor}
-		count = uint32(min(failures, countMask))
+		np.retryAt = addSat(ch.now, np.openFor)
+		if ch.forced {
+			np.retryAt, np.openFor = math.MaxInt64, c.openFor(0)
+		}
+		np.err = &OpenError{name: b.name, state: Open, forced: ch.forced, b: b, retryAt: np.retryAt, openFor: np.openFor}
+		count = uint32(min(uint64(max(ch.failures, 0)), maxCount))
 	case HalfOpen:
 		np.reopens = old.reopens
-		np.err = &OpenError{Name: b.name, State: HalfOpen, b: b}
-		np.firstTrial = new(atomic.Int64)
+		np.err = &OpenError{name: b.name, state: HalfOpen, b: b}
 		np.firstTrial.Store(never)
 	}
 	// Every transition empties the windows: they count the calls of one
-	// closed period, and a late call of an earlier one is dropped by gen.
+	// closed period, and a late call of an earlier one is dropped by epoch.
 	if ws := b.wins.Load(); ws != nil {
-		ws.reset(gen, now)
+		ws.reset(np.epoch, ch.now)
 	}
 	b.period.Store(np)
-	if !b.word.CompareAndSwap(w, mkWord(to, gen, forced, count)) {
-		b.period.Store(old)
+	b.word.Store(makeWord(ch.to, np.gen, ch.forced, count))
+	if from == ch.to || !b.watched() {
+		// Reset of a closed breaker, or ForceOpen of an open one: no state
+		// change to report (Stats.Forced tells the second).
+		return
+	}
+	ev := Event{
+		Kind:                EventStateChange,
+		Breaker:             b,
+		From:                from,
+		To:                  ch.to,
+		Reason:              ch.reason,
+		Origin:              ch.origin,
+		Peer:                ch.peer,
+		Time:                b.wall(ch.now),
+		ConsecutiveFailures: ch.failures,
+		Cause:               ch.cause,
+		Window:              ch.window,
+	}
+	if ch.to == Open && !ch.forced {
+		ev.OpenFor = time.Duration(np.openFor)
+	}
+	ctx := ch.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	b.qmu.Lock()
+	if len(b.queue) >= maxQueued {
+		b.queue[0] = queued{}
+		b.queue = b.queue[1:]
+		b.dropped.Add(1)
+	}
+	b.queue = append(b.queue, queued{ctx: ctx, ev: ev})
+	b.qmu.Unlock()
+}
+
+// drain publishes queued state changes in order. Only one goroutine drains
+// a breaker at a time; a transition made meanwhile (also by a subscriber
+// calling back into the breaker) is queued and published by the goroutine
+// already draining, so subscribers see every change in the order it
+// happened and a re-entrant call cannot deadlock. A subscriber that never
+// returns keeps the goroutine that is draining, and the breaker's later
+// changes wait in the queue (at most maxQueued, the oldest dropped and
+// counted); other breakers drain on their own.
+func (b *Breaker) drain() {
+	b.qmu.Lock()
+	if b.draining {
+		b.qmu.Unlock()
+		return
+	}
+	b.draining = true
+	done := false
+	defer func() {
+		if !done { // a Bus implementation panicked or called Goexit: let the next drain go on
+			b.qmu.Lock()
+			b.draining = false
+			b.qmu.Unlock()
+		}
+	}()
+	for len(b.queue) > 0 {
+		q := b.queue[0]
+		b.queue[0] = queued{}
+		b.queue = b.queue[1:]
+		b.qmu.Unlock()
+		if b.bus != nil {
+			b.bus.Publish(q.ctx, q.ev)
+		}
+		b.states.Publish(q.ctx, q.ev)
+		b.qmu.Lock()
+	}
+	b.queue = nil
+	b.draining = false
+	done = true
+	b.qmu.Unlock()
+}
+
+// waitPending lets the goroutine committing a transition finish. A
+// transition holds the pending bit for a few hundred nanoseconds and runs
+// no user code meanwhile, so yielding is enough.
+func waitPending() { runtime.Gosched() }
+
+// refresh applies a due lazy transition: open to half-open once the
+// recovery timeout has passed, or half-open back to open once trials have
+// overstayed WithHalfOpenMaxWait.
+func (b *Breaker) refresh() {
+	for {
+		w := b.word.Load()
+		if w.pending() {
+			waitPending()
+			continue
+		}
+		p := b.period.Load()
+		if p.gen != w.gen() {
+			continue
+		}
+		switch {
+		case w.state() == Open && !w.forced():
+			if b.recoveryDue(p) {
+				b.toHalfOpen(context.Background(), p)
+			}
+		case w.state() == HalfOpen:
+			b.trialsOverdue(context.Background(), p, w)
+		}
+		return
+	}
+}
+
+// recoveryDue reports whether the open period p needs the slow path: its
+// recovery timeout has passed or the clock went back past its start.
+func (b *Breaker) recoveryDue(p *period) bool {
+	now := b.now()
+	return now >= p.retryAt || now < p.start
+}
+
+// toHalfOpen moves a breaker whose open period p is due to half-open, and
+// publishes the change with ctx. If the clock went back past the period's
+// start, it restarts the period from now instead.
+func (b *Breaker) toHalfOpen(ctx context.Context, p *period) {
+	b.mu.Lock()
+	w, ok := b.begin(p, 0, false)
+	if !ok {
+		b.mu.Unlock()
+		return // someone else moved it; the caller looks again
+	}
+	now := b.now()
+	switch {
+	case now < p.start:
+		// The clock went backwards: count the open period from now rather
+		// than stay open for the size of the jump.
+		b.commit(w, change{ctx: ctx, to: Open, reason: ReasonRecoveryTimeout, now: now, failures: -1, openFor: p.openFor})
+	case now < p.retryAt:
+		b.word.Store(w) // not due after all (the clock is an injected one)
+	default:
+		b.commit(w, change{ctx: ctx, to: HalfOpen, reason: ReasonRecoveryTimeout, now: now, failures: -1})
+	}
+	b.mu.Unlock()
+	b.drain()
+}
+
+// trialsOverdue reopens a half-open breaker (period p, word w) whose trials
+// are still running WithHalfOpenMaxWait after the period's first trial was
+// admitted, and reports whether it did.
+func (b *Breaker) trialsOverdue(ctx context.Context, p *period, w word) bool {
+	c := b.cfg.Load()
+	if c.halfOpenMaxWait <= 0 || w.inFlight() == 0 {
 		return false
 	}
-	if to == Closed && wState(w) == Closed {
-		return true // Reset of a closed breaker: no state change to report
+	first, now := p.firstTrial.Load(), b.now()
+	if first == never {
+		return false
 	}
-	if b.observed() {
-		b.qmu.Lock()
-		b.queue = append(b.queue, queued{ctx: ctx, ev: Event{
-			Kind:                EventStateChange,
-			Breaker:             b,
-			From:                wState(w),
-			To:                  to,
-			Reason:              reason,
-			Time:                b.wall(now),
-			ConsecutiveFailures: failures,
-		}})
-		b.qmu.Unlock()
+	if now < first { // the clock went back: count from now
+		p.firstTrial.CompareAndSwap(first, now)
+		return false
+	}
+	if now-first < c.halfOpenMaxWait {
+		return false
+	}
+	if b.transition(p, change{ctx: ctx, to: Open, reason: ReasonHalfOpenTimeout, now: now, failures: -1}) {
+		b.drain()
 	}
 	return true
 }
 
-func (ws *windows) reset(gen uint64, now int64) {
-	if ws.rate != nil {
-		ws.rate.reset(gen, now)
-	}
-	if ws.slow != nil {
-		ws.slow.reset(gen, now)
-	}
-}
-
-// ForceOpen holds the breaker open: every call is rejected and no recovery
-// probe runs until [Breaker.Reset]. Calls in flight finish and count in the
-// totals, but cannot change the state. Forcing an already forced breaker
-// does nothing.
-func (b *Breaker) ForceOpen() {
-	b.refresh()
-	b.mu.Lock()
-	for {
-		w := b.word.Load()
-		if wForced(w) {
-			break
-		}
-		failures := int(wCount(w))
-		if wState(w) != Closed {
-			failures = b.period.Load().failures
-		}
-		if b.swapLocked(context.Background(), w, Open, true, ReasonForceOpen, b.now(), failures) {
-			break
-		}
-	}
-	b.mu.Unlock()
-	b.drain()
-}
-
-// Reset closes the breaker and clears its period counters (consecutive
-// failures, trial counts, trip windows, recovery backoff), also releasing a
-// ForceOpen. Totals are never lowered. Calls in flight finish and count in
-// the totals, but cannot change the new period's state. A state-change
-// event is published unless the breaker was already closed.
-func (b *Breaker) Reset() {
-	b.refresh()
-	b.mu.Lock()
-	for !b.swapLocked(context.Background(), b.word.Load(), Closed, false, ReasonReset, b.now(), 0) {
-	}
-	b.mu.Unlock()
-	b.drain()
-}
-
-// Reconfigure changes the breaker's settings while it runs, keeping its
-// state, period counts and totals. It takes the same options as [New] and
-// validates them the same way: on error nothing changes. The new settings
-// apply as one, from the next call on; an open period keeps the deadline it
-// was opened with (a new recovery timeout or backoff applies from the next
-// opening). The clock and the event bus cannot be changed. A windowed trip policy whose window is unchanged keeps its
-// counts; a new or changed one starts empty.
-func (b *Breaker) Reconfigure(opts ...Option) error {
-	closed, err := b.reconfigure(opts)
-	if closed {
-		b.drain()
-	}
-	return err
-}
-
-func (b *Breaker) reconfigure(opts []Option) (changed bool, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	old := b.cfg.Load()
-	c := *old
-	c.clockSet, c.busSet, c.shadowSet, c.policyErr = false, false, false, nil
-	applyOptions(&c, opts)
-	switch {
-	case c.clockSet:
-		return false, &ConfigError{Field: "clock", Value: c.clock, Reason: "cannot change at run time"}
-	case c.busSet:
-		return false, &ConfigError{Field: "event_bus", Value: c.bus, Reason: "cannot change at run time"}
-	}
-	if err := c.validate(); err != nil {
-		return false, err
-	}
-	b.wins.Store(b.keepWindows(old, &c))
-	if c.shadowSet {
-		b.shadow.Store(c.shadow)
-	}
-	b.cfg.Store(&c)
-	// A half-open breaker that already has as many successful trials as the
-	// new count asks for closes now: no later trial could close it.
-	for {
-		w := b.word.Load()
-		if wState(w) != HalfOpen || succeeded(w) < c.halfOpenMaxCalls {
-			return false, nil
-		}
-		if b.swapLocked(context.Background(), w, Closed, false, ReasonTrialsSucceeded, b.now(), 0) {
-			return true, nil
-		}
+// noteTrial records when the first trial of the half-open period p was
+// admitted.
+func (b *Breaker) noteTrial(p *period) {
+	if p.firstTrial.Load() == never {
+		p.firstTrial.CompareAndSwap(never, b.now())
 	}
 }
 
-// keepWindows builds the window state for c, keeping the windows whose
-// definition is the same in old. b.mu must be held.
-func (b *Breaker) keepWindows(old, c *config) *windows {
-	cur := b.wins.Load()
-	ws := newWindows(c)
-	if ws == nil {
-		return nil
+// trialsSuffice closes a half-open breaker (period p, word w) whose
+// successful trials already reach the current half_open_max_calls, and
+// reports whether it did.
+func (b *Breaker) trialsSuffice(ctx context.Context, p *period, w word) bool {
+	if w.state() != HalfOpen || w.succeeded() < b.cfg.Load().halfOpenMaxCalls {
+		return false
 	}
-	w := b.word.Load()
-	gen, now := wGen(w), b.now()
-	if cur != nil && ws.rate != nil && old.rate != nil && old.rate.window == c.rate.window {
-		ws.rate = cur.rate
-	} else if ws.rate != nil {
-		ws.rate.reset(gen, now)
-	}
-	if cur != nil && ws.slow != nil && old.slow != nil && old.slow.window == c.slow.window {
-		ws.slow = cur.slow
-	} else if ws.slow != nil {
-		ws.slow.reset(gen, now)
-	}
-	return ws
+	return b.transition(p, change{ctx: ctx, to: Closed, reason: ReasonTrialsSucceeded, now: b.now()})
 }
-
-// SetShadowMode turns shadow mode on or off at run time (see
-// [WithShadowMode]).
-func (b *Breaker) SetShadowMode(on bool) { b.shadow.Store(on) }
-
-// ShadowMode reports whether the breaker is in shadow mode.
-func (b *Breaker) ShadowMode() bool { return b.shadow.Load() }
 
 // addSat adds a duration to a breaker time, saturating instead of wrapping:
 // a recovery timeout near math.MaxInt64 means "practically never".

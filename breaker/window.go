@@ -3,21 +3,23 @@ package breaker
 import "sync"
 
 // window counts closed-state calls, failures and slow calls over the last N
-// calls or the last duration. It belongs to one period (gen): a record from
-// another period is dropped, and every transition starts it afresh.
+// calls or the last duration. It belongs to one period (the period's
+// epoch): a record from another period is dropped, and every transition
+// starts it afresh.
 type window struct {
-	mu  sync.Mutex
-	gen uint64
+	mu     sync.Mutex
+	period uint64 // the epoch of the period it counts
 
 	// a count window: one entry per call, as a ring
 	ring   []uint8 // bit 0: failure, bit 1: slow
 	next   int
 	filled int
 
-	// a time window: buckets of width ns, indexed by epoch % len
+	// a time window: buckets of width ns; time slot t (breaker time / width)
+	// lives in bucket t % len
 	buckets []bucket
 	width   int64
-	last    int64 // the newest epoch seen
+	last    int64 // the newest slot seen
 
 	calls, failures, slow int // over the window
 }
@@ -36,13 +38,13 @@ func newWindow(w Window) *window {
 	return &window{buckets: make([]bucket, w.buckets), width: int64(w.span) / int64(w.buckets)}
 }
 
-// record adds a call of period gen at breaker time now and returns the
+// record adds a call of the period with the given epoch at breaker time now and returns the
 // window's counts afterwards; ok is false when the call belongs to another
 // period.
-func (w *window) record(gen uint64, now int64, failure, slow bool) (calls, failures, slows int, ok bool) {
+func (w *window) record(period uint64, now int64, failure, slow bool) (calls, failures, slows int, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if gen != w.gen {
+	if period != w.period {
 		return 0, 0, 0, false
 	}
 	var mark uint8
@@ -92,23 +94,23 @@ func (w *window) drop(mark uint8) {
 // expire empties the buckets that fell out of a time window by now. A clock
 // that went back keeps the newest bucket.
 func (w *window) expire(now int64) {
-	epoch := now / w.width
+	slot := now / w.width
 	if now < 0 {
-		epoch = (now - w.width + 1) / w.width // floor
+		slot = (now - w.width + 1) / w.width // floor
 	}
-	if epoch <= w.last {
+	if slot <= w.last {
 		return
 	}
 	n := int64(len(w.buckets))
-	from := max(w.last+1, epoch-n+1)
-	for e := from; e <= epoch; e++ {
+	from := max(w.last+1, slot-n+1)
+	for e := from; e <= slot; e++ {
 		b := &w.buckets[((e%n)+n)%n]
 		w.calls -= b.calls
 		w.failures -= b.failures
 		w.slow -= b.slow
 		*b = bucket{}
 	}
-	w.last = epoch
+	w.last = slot
 }
 
 // counts returns the window's counts at breaker time now.
@@ -121,11 +123,11 @@ func (w *window) counts(now int64) (calls, failures, slows int) {
 	return w.calls, w.failures, w.slow
 }
 
-// reset empties the window for the closed period gen.
-func (w *window) reset(gen uint64, now int64) {
+// reset empties the window for the period with the given epoch.
+func (w *window) reset(period uint64, now int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.gen = gen
+	w.period = period
 	w.calls, w.failures, w.slow = 0, 0, 0
 	clear(w.ring)
 	w.next, w.filled = 0, 0

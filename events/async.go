@@ -55,17 +55,43 @@ func NewAsync[E any](capacity int) *Async[E] {
 		queue: make(chan asyncItem[E], capacity),
 		done:  make(chan struct{}),
 	}
-	go b.run()
+	go b.run(nil)
 	return b
 }
 
-// run is the worker goroutine: it delivers queued events until the queue
-// is closed and empty.
-func (b *Async[E]) run() {
-	defer close(b.done)
-	for it := range b.queue {
-		b.subs.deliver(it.ctx, it.e)
+// run is the worker goroutine: it finishes the delivery it resumes, if
+// any, then delivers queued events until the queue is closed and empty.
+//
+// A handler that calls runtime.Goexit (t.FailNow in a test's subscriber,
+// for example) ends the goroutine it runs on; Goexit cannot be recovered.
+// The worker then hands on to a new one, counting the Goexit as a panic:
+// the new worker delivers the event to the remaining subscribers and goes
+// on with the queue, so every event is still delivered or counted as
+// dropped, and Close still waits for the one worker that is running.
+func (b *Async[E]) run(resume *delivery[E]) {
+	var d delivery[E]
+	exited := false
+	defer func() {
+		if exited {
+			close(b.done)
+			return
+		}
+		b.subs.panics.Add(1)
+		d.next++
+		go b.run(&d)
+	}()
+	if resume != nil {
+		d = *resume
+		b.subs.finish(&d)
 	}
+	for it := range b.queue {
+		d = delivery[E]{ctx: it.ctx, e: it.e}
+		if p := b.subs.list.Load(); p != nil {
+			d.list = *p
+			b.subs.finish(&d)
+		}
+	}
+	exited = true
 }
 
 // Publish enqueues e for delivery and returns at once. If the queue is
@@ -124,7 +150,8 @@ func (b *Async[E]) Active() bool { return b.subs.active() }
 // queue was full or the bus was closed.
 func (b *Async[E]) Dropped() uint64 { return b.dropped.Load() }
 
-// Panics returns how many subscriber panics the bus has recovered so far.
+// Panics returns how many subscriber panics the bus has recovered so far,
+// counting a subscriber that called runtime.Goexit as one.
 func (b *Async[E]) Panics() uint64 { return b.subs.panics.Load() }
 
 // Close stops the bus from accepting events, delivers every event already

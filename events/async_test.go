@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,4 +277,30 @@ func TestAsyncZeroValue(t *testing.T) {
 	assert.Equal(t, uint64(1), bus.Dropped(), "no worker: dropped")
 	assert.NoError(t, bus.Close())
 	assert.Empty(t, rec.events())
+}
+
+// A handler that called runtime.Goexit (t.FailNow in a test's subscriber)
+// used to end the worker silently: later events were neither delivered nor
+// counted as dropped. A new worker now takes over.
+func TestAsyncSurvivesGoexitInAHandler(t *testing.T) {
+	bus := events.NewAsync[int](16)
+	var mu sync.Mutex
+	var got []int
+	bus.Subscribe(events.HandlerFunc[int](func(_ context.Context, e int) {
+		if e%2 == 1 {
+			runtime.Goexit()
+		}
+	}))
+	bus.Subscribe(events.HandlerFunc[int](func(_ context.Context, e int) {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	}))
+	for i := range 6 {
+		bus.Publish(context.Background(), i)
+	}
+	require.NoError(t, bus.Close())
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5}, got, "every event reached the other subscriber, in order")
+	assert.Equal(t, uint64(3), bus.Panics(), "each Goexit is counted")
+	assert.Zero(t, bus.Dropped())
 }

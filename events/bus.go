@@ -96,6 +96,15 @@ func (s *subscribers[E]) unsubscribe(id uint64) {
 	s.list.Store(&next)
 }
 
+// delivery is the progress of delivering one event: the subscribers as
+// they were when it started, and the index of the one being called.
+type delivery[E any] struct {
+	ctx  context.Context
+	e    E
+	list []subscription[E]
+	next int
+}
+
 // deliver calls every current subscriber in subscription order. A panic in
 // one subscriber is recovered and counted, and the others still run.
 func (s *subscribers[E]) deliver(ctx context.Context, e E) {
@@ -103,25 +112,30 @@ func (s *subscribers[E]) deliver(ctx context.Context, e E) {
 	if p == nil {
 		return
 	}
-	list := *p
-	for i := 0; i < len(list); {
-		i = s.deliverFrom(ctx, list, i, e)
+	d := delivery[E]{ctx: ctx, e: e, list: *p}
+	s.finish(&d)
+}
+
+// finish calls the subscribers of d from d.next on.
+func (s *subscribers[E]) finish(d *delivery[E]) {
+	for d.next < len(d.list) {
+		s.deliverFrom(d)
 	}
 }
 
-// deliverFrom calls list[i:] in order and returns len(list), or, if a
-// handler panics, recovers, counts the panic and returns the index of the
-// next handler. One deferred recover covers the whole loop, so the
-// ordinary path pays for it once per Publish, not once per handler.
-func (s *subscribers[E]) deliverFrom(ctx context.Context, list []subscription[E], i int, e E) (next int) {
+// deliverFrom calls d's subscribers in order from d.next, keeping d.next
+// at the one being called, until the list ends or one panics: that panic
+// is recovered and counted, and d.next moves past the subscriber. One
+// deferred recover covers the whole loop, so the ordinary path pays for
+// it once per Publish, not once per handler.
+func (s *subscribers[E]) deliverFrom(d *delivery[E]) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
-			next = i + 1
+			d.next++
 		}
 	}()
-	for ; i < len(list); i++ {
-		list[i].h.Handle(ctx, e)
+	for ; d.next < len(d.list); d.next++ {
+		d.list[d.next].h.Handle(d.ctx, d.e)
 	}
-	return i
 }

@@ -9,9 +9,15 @@
 // as failures ([WithFailurePredicate] changes that); the response is still
 // returned, body unread, so the caller reads and closes it as usual. Once
 // the host's breaker opens, requests are not sent: RoundTrip closes the
-// request body and returns an error wrapping [breaker.ErrOpen].
+// request body and returns an error wrapping [breaker.ErrOpen]. A request
+// for which no breaker can be had (a full registry) is sent unprotected,
+// counted and logged, rather than failed. Give a registry keyed by host
+// [breaker.WithIdleEviction], so that hosts no longer called are
+// forgotten. The Transport is built on the breaker's permit API
+// ([breaker.Breaker.Allow]), which is the way to protect any call whose
+// outcome is known only later.
 //
-//	reg := breaker.NewRegistry(breaker.WithFailureThreshold(5))
+//	reg := breaker.NewRegistry(breaker.WithFailureThreshold(5), breaker.WithIdleEviction(10*time.Minute))
 //	client := &http.Client{
 //		Transport: httpbreaker.NewTransport(reg, http.DefaultTransport),
 //		Timeout:   10 * time.Second,

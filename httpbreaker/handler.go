@@ -2,7 +2,6 @@ package httpbreaker
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -47,53 +46,47 @@ type protected struct {
 }
 
 func (p *protected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ran := false
-	var aborted any
-	_, err := breaker.Do(r.Context(), p.b, func(context.Context) (struct{}, error) {
-		ran = true
-		sw := &statusWriter{ResponseWriter: w}
-		if aborted = p.serve(sw, r); aborted != nil {
-			// The client went away and the handler aborted: the caller's
-			// context is cancelled, so the breaker counts it as ignored.
-			return struct{}{}, r.Context().Err()
+	pm, err := p.b.Allow(r.Context())
+	if err != nil {
+		retry := int64(1)
+		var oe *breaker.OpenError
+		if errors.As(err, &oe) {
+			retry = wholeSeconds(oe.RetryAfter())
 		}
-		code := sw.code
-		if code == 0 {
-			code = http.StatusOK // what net/http sends when nothing was written
-		}
-		if p.failed(sw, r, code) {
-			return struct{}{}, &StatusError{StatusCode: code}
-		}
-		return struct{}{}, nil
-	})
-	if aborted != nil {
-		panic(aborted) // as net/http expects: abort the response quietly
-	}
-	if ran {
+		w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
-	retry := int64(1)
-	var oe *breaker.OpenError
-	if errors.As(err, &oe) {
-		retry = wholeSeconds(oe.RetryAfter())
+	sw := &statusWriter{ResponseWriter: w}
+	if aborted := p.serve(&pm, sw, r); aborted != nil {
+		panic(aborted) // as net/http expects: abort the response quietly
 	}
-	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+	code := sw.code
+	if code == 0 {
+		code = http.StatusOK // what net/http sends when nothing was written
+	}
+	if p.failed(sw, r, code) {
+		pm.Done(&StatusError{StatusCode: code})
+		return
+	}
+	pm.Done(nil)
 }
 
-// serve runs the handler. It returns the http.ErrAbortHandler panic of a
-// handler whose client has gone (a reverse proxy raises it when the client
-// disconnects mid-body), so that the call is not counted as a failure of
-// the dependency; any other panic goes on through the breaker, which counts
-// it as a failure and re-raises it.
-func (p *protected) serve(w http.ResponseWriter, r *http.Request) (aborted any) {
+// serve runs the handler. A panic is recorded as a failure and re-raised,
+// except the http.ErrAbortHandler panic of a handler whose client has gone
+// (a reverse proxy raises it when the client disconnects mid-body): that
+// call is ignored, not counted as a failure of the dependency, and the
+// panic value is returned for ServeHTTP to re-raise.
+func (p *protected) serve(pm *breaker.Permit, w http.ResponseWriter, r *http.Request) (aborted any) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler && r.Context().Err() != nil {
+				pm.Ignore()
 				aborted = v
 				return
 			}
+			pm.Done(&breaker.PanicError{Value: v})
 			panic(v)
 		}
 	}()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -308,4 +309,39 @@ func TestNewHandlerNilPanics(t *testing.T) {
 	require.NoError(t, err)
 	assert.Panics(t, func() { httpbreaker.NewHandler(nil, http.NotFoundHandler()) })
 	assert.Panics(t, func() { httpbreaker.NewHandler(b, nil) })
+}
+
+// Retry-After used to be computed as (d+1s-1)/1s, which wraps for the
+// longest recovery timeouts (math.MaxInt64 sent "Retry-After: 1"). It now
+// saturates, and so does the status page's refresh.
+func TestRetryAfterSaturatesForHugeDurations(t *testing.T) {
+	reg, _ := newRegistry(1, breaker.WithRecoveryTimeout(math.MaxInt64))
+	b, err := reg.Get("svc")
+	require.NoError(t, err)
+	h := httpbreaker.NewHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	require.Equal(t, 500, serve(h, get()).Code)
+	w := serve(h, get())
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.Equal(t, "9223372037", w.Header().Get("Retry-After"), "math.MaxInt64 ns, rounded up to whole seconds")
+
+	page := httpbreaker.NewStatusHandler(reg, httpbreaker.WithRefreshInterval(math.MaxInt64))
+	req := httptest.NewRequest(http.MethodGet, "/?format=html", nil)
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, req)
+	assert.Contains(t, rec.Body.String(), `content="9223372037"`)
+}
+
+// A panicking wrapped transport is a failure of the host, recorded before
+// the panic goes on to the caller.
+func TestTransportPanicIsAFailure(t *testing.T) {
+	reg, _ := newRegistry(1)
+	tr := httpbreaker.NewTransport(reg, roundTripFunc(func(*http.Request) (*http.Response, error) { panic("transport bug") }))
+	req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
+	require.NoError(t, err)
+	assert.PanicsWithValue(t, "transport bug", func() { _, _ = tr.RoundTrip(req) })
+	s := stats(t, reg, "example.test")
+	assert.Equal(t, uint64(1), s.TotalFailures)
+	assert.Equal(t, breaker.Open, s.State)
 }

@@ -1,6 +1,7 @@
 package httpbreaker
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -19,6 +20,7 @@ type config struct {
 	authorize func(*http.Request) bool
 	admin     bool
 	refresh   time.Duration
+	logger    *slog.Logger
 }
 
 // defaultRefresh is how often the status page reloads itself by default.
@@ -102,13 +104,25 @@ func WithRefreshInterval(d time.Duration) Option {
 	})
 }
 
+// WithLogger sets the logger [NewTransport] warns on when it sends a
+// request without a breaker (see [Transport.RoundTrip]). The default, and
+// what a nil l means, is slog.Default() at the time of the record.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
+
 // DefaultFailure is the default failure predicate: a transport error or a
 // response with a status of 500 or more.
 func DefaultFailure(resp *http.Response, err error) bool {
 	return err != nil || resp == nil || resp.StatusCode >= 500
 }
 
-// wholeSeconds rounds d up to whole seconds, at least 1.
+// wholeSeconds rounds d up to whole seconds, at least 1, without
+// overflowing for the longest durations.
 func wholeSeconds(d time.Duration) int64 {
-	return max(1, int64((d+time.Second-1)/time.Second))
+	s := d / time.Second
+	if d%time.Second > 0 {
+		s++
+	}
+	return max(1, int64(s))
 }

@@ -1,13 +1,14 @@
 package httpbreaker
 
 import (
-	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
 )
@@ -34,15 +35,27 @@ type Transport struct {
 	base    http.RoundTripper
 	reg     *breaker.Registry
 	namer   func(*http.Request) string
-	custom  func(*http.Response, error) bool // nil: DefaultFailure
 	isFault func(*http.Response, error) bool
+	logger  *slog.Logger // nil: slog.Default()
+
+	unprotected atomic.Uint64
+	nextLog     atomic.Int64 // Unix ns before which no unprotected send is logged
+	suppressed  atomic.Uint64
 }
+
+// unprotectedLogInterval is how often, at most, a Transport logs that it
+// sent requests without a breaker.
+const unprotectedLogInterval = time.Minute
 
 // NewTransport returns a Transport that sends requests with base (nil means
 // [http.DefaultTransport]) through breakers taken from reg, one per name:
 // per host unless [WithNamer] says otherwise. Transport errors and 5xx
 // responses count as failures unless [WithFailurePredicate] says otherwise.
-// NewTransport panics if reg is nil.
+//
+// A registry keyed by host grows with every host the client meets: give it
+// [breaker.WithIdleEviction] so that hosts no longer called are forgotten,
+// and a size ([breaker.WithMaxBreakers]) that fits the hosts called at
+// once. NewTransport panics if reg is nil.
 func NewTransport(reg *breaker.Registry, base http.RoundTripper, opts ...Option) *Transport {
 	if reg == nil {
 		panic("httpbreaker: NewTransport with a nil registry")
@@ -51,7 +64,7 @@ func NewTransport(reg *breaker.Registry, base http.RoundTripper, opts ...Option)
 		base = http.DefaultTransport
 	}
 	c := newConfig(opts)
-	t := &Transport{base: base, reg: reg, namer: c.namer, custom: c.isFailure, isFault: c.isFailure}
+	t := &Transport{base: base, reg: reg, namer: c.namer, isFault: c.isFailure, logger: c.logger}
 	if t.isFault == nil {
 		t.isFault = DefaultFailure
 	}
@@ -67,62 +80,81 @@ func NewTransport(reg *breaker.Registry, base http.RoundTripper, opts ...Option)
 // When the breaker rejects the request, RoundTrip does not send it, closes
 // its body, and returns the breaker's [*breaker.OpenError], which wraps
 // [breaker.ErrOpen] (http.Client wraps it again in a *url.Error; errors.Is
-// and errors.As see through both). When the breaker cannot be had (an
-// invalid name, a full registry) it returns that error, wrapped, and also
-// closes the body without sending.
+// and errors.As see through both).
+//
+// When no breaker can be had for the request (the registry is full even
+// after evicting idle breakers, or the namer made an invalid name),
+// RoundTrip sends it anyway, unprotected, rather than fail it: the
+// protection must not become the outage. Such requests are counted (see
+// [Transport.Unprotected]) and logged at WARN at most once a minute, with
+// the number not logged since.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	name := t.namer(req)
 	b, err := t.reg.Get(name)
 	if err != nil {
-		closeBody(req)
-		return nil, fmt.Errorf("httpbreaker: breaker for %s request: %w", req.Method, err)
+		t.sendingUnprotected(req, name, err)
+		return t.base.RoundTrip(req)
 	}
-	ctx := req.Context()
-	var cancel context.CancelFunc
-	if t.custom != nil {
-		// An error the predicate does not count must be ignored, not
-		// counted as a success, whatever the breaker's own predicate says;
-		// a breaker ignores any error returned once the context it was
-		// given is cancelled.
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-	}
-	ran := false
-	var statusErr *StatusError
-	resp, err := breaker.Do(ctx, b, func(context.Context) (*http.Response, error) {
-		ran = true
-		resp, err := t.base.RoundTrip(req)
-		switch {
-		case !t.isFault(resp, err):
-			if err != nil && cancel != nil {
-				cancel()
-			}
-			return resp, err
-		case err != nil:
-			return resp, err
-		case resp == nil:
-			return nil, errNilResponse
-		}
-		statusErr = &StatusError{StatusCode: resp.StatusCode}
-		return resp, statusErr
-	})
-	switch {
-	case !ran:
+	p, err := b.Allow(req.Context())
+	if err != nil {
 		closeBody(req)
 		return nil, err
-	case statusErr != nil && err == statusErr:
-		return resp, nil
-	case err == errNilResponse:
-		return nil, nil
+	}
+	defer p.Done(errTransportPanicked) // only if RoundTrip below never returns
+	resp, err := t.base.RoundTrip(req)
+	fault := t.isFault(resp, err)
+	switch {
+	case !fault && err != nil:
+		// An error the predicate does not count is no verdict on the host,
+		// whatever the breaker's own predicate would say.
+		p.Ignore()
+	case !fault:
+		p.Done(nil)
+	case err != nil:
+		p.Done(err)
+	case resp == nil:
+		// The wrapped transport broke the RoundTripper contract (neither a
+		// response nor an error): a failure, and the caller gets the nil
+		// pair unchanged (http.Client reports it).
+		p.Done(errNilResponse)
+	default:
+		p.Done(&StatusError{StatusCode: resp.StatusCode})
 	}
 	return resp, err
 }
 
+// Unprotected returns how many requests the Transport has sent without a
+// breaker because none could be had (see [Transport.RoundTrip]).
+func (t *Transport) Unprotected() uint64 { return t.unprotected.Load() }
+
+// sendingUnprotected counts a request sent without a breaker, and logs it
+// unless one was logged less than a minute ago.
+func (t *Transport) sendingUnprotected(req *http.Request, name string, err error) {
+	t.unprotected.Add(1)
+	now := time.Now().UnixNano()
+	next := t.nextLog.Load()
+	if now < next || !t.nextLog.CompareAndSwap(next, now+int64(unprotectedLogInterval)) {
+		t.suppressed.Add(1)
+		return
+	}
+	logger := t.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.LogAttrs(req.Context(), slog.LevelWarn, "httpbreaker: request sent without a circuit breaker",
+		slog.String("circuit_breaker.name", name),
+		slog.String("error", err.Error()),
+		slog.Uint64("circuit_breaker.suppressed", t.suppressed.Swap(0)),
+	)
+}
+
 // errNilResponse is what the breaker sees when the wrapped transport breaks
 // the RoundTripper contract by returning neither a response nor an error.
-// That counts as a failure; the caller gets the nil pair unchanged (and
-// http.Client reports it).
 var errNilResponse = errors.New("httpbreaker: transport returned no response and no error")
+
+// errTransportPanicked is what the breaker sees when the wrapped transport
+// panicked (or called runtime.Goexit); the panic goes on to the caller.
+var errTransportPanicked = &breaker.PanicError{Value: "httpbreaker: the wrapped transport panicked"}
 
 // CloseIdleConnections closes the idle connections of the wrapped transport
 // if it has such a method, so that [http.Client.CloseIdleConnections] works

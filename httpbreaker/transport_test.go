@@ -1,12 +1,16 @@
 package httpbreaker_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
 	"github.com/fusebox-go/fusebox/httpbreaker"
 )
 
@@ -124,8 +129,8 @@ func TestTransportRejectsWithoutSending(t *testing.T) {
 		require.ErrorIs(t, err, breaker.ErrOpen)
 		var oe *breaker.OpenError
 		require.ErrorAs(t, err, &oe)
-		assert.Equal(t, httpbreaker.HostName(req), oe.Name)
-		assert.Equal(t, breaker.Open, oe.State)
+		assert.Equal(t, httpbreaker.HostName(req), oe.Name())
+		assert.Equal(t, breaker.Open, oe.State())
 		assert.Equal(t, 20*time.Second, oe.RetryAfter())
 		read, closed := body.state()
 		assert.False(t, read, "a rejected body is not read")
@@ -209,18 +214,22 @@ func TestHostName(t *testing.T) {
 	}
 }
 
-func TestTransportBadNameIsNotSent(t *testing.T) {
+// When no breaker can be had, the request used to fail with
+// ErrRegistryFull (or ErrInvalidConfig) and was never sent: the protection
+// became the outage. It is now sent unprotected, counted and logged at
+// most once a minute.
+func TestTransportSendsUnprotectedWhenNoBreaker(t *testing.T) {
 	tests := []struct {
 		name    string
 		reg     func() *breaker.Registry
 		namer   func(*http.Request) string
-		wantErr error
+		wantErr string
 	}{
 		{
 			name:    "invalid name",
 			reg:     func() *breaker.Registry { r, _ := newRegistry(5); return r },
 			namer:   func(*http.Request) string { return "bad\nname" },
-			wantErr: breaker.ErrInvalidConfig,
+			wantErr: "invalid name",
 		},
 		{
 			name: "registry full",
@@ -231,26 +240,63 @@ func TestTransportBadNameIsNotSent(t *testing.T) {
 				return r
 			},
 			namer:   func(*http.Request) string { return "new" },
-			wantErr: breaker.ErrRegistryFull,
+			wantErr: "registry full",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var sent atomic.Bool
-			base := roundTripFunc(func(*http.Request) (*http.Response, error) { sent.Store(true); return nil, errDial })
-			tr := httpbreaker.NewTransport(tc.reg(), base, httpbreaker.WithNamer(tc.namer))
-			body := newBody("x")
-			req, err := http.NewRequest(http.MethodPut, "http://example.test/", body)
-			require.NoError(t, err)
-			resp, err := tr.RoundTrip(req)
-			assert.Nil(t, resp)
-			require.ErrorIs(t, err, tc.wantErr)
-			assert.NotErrorIs(t, err, breaker.ErrOpen)
-			assert.False(t, sent.Load())
-			_, closed := body.state()
-			assert.True(t, closed)
+			var sent atomic.Int64
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				sent.Add(1)
+				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+			})
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewJSONHandler(&logs, nil))
+			tr := httpbreaker.NewTransport(tc.reg(), base, httpbreaker.WithNamer(tc.namer), httpbreaker.WithLogger(logger))
+			for range 3 {
+				req, err := http.NewRequest(http.MethodGet, "http://example.test/", nil)
+				require.NoError(t, err)
+				resp, err := tr.RoundTrip(req)
+				require.NoError(t, err)
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+			}
+			assert.Equal(t, int64(3), sent.Load(), "every request was sent")
+			assert.Equal(t, uint64(3), tr.Unprotected())
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			require.Len(t, lines, 1, "logged once a minute at most")
+			var rec map[string]any
+			require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+			assert.Equal(t, "WARN", rec["level"])
+			assert.Contains(t, rec["error"], tc.wantErr)
 		})
 	}
+}
+
+// A registry with idle eviction makes room for a new host instead of
+// sending it unprotected.
+func TestTransportIdleHostsMakeRoom(t *testing.T) {
+	clock := breakertest.NewClock(time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC))
+	reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithMaxBreakers(1), breaker.WithIdleEviction(time.Minute))
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+	})
+	tr := httpbreaker.NewTransport(reg, base)
+	get := func(url string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		require.NoError(t, err)
+		_, err = tr.RoundTrip(req)
+		require.NoError(t, err)
+	}
+	get("http://a.test/")
+	get("http://b.test/") // full: unprotected, and a.test is marked idle
+	clock.Advance(2 * time.Minute)
+	get("http://b.test/")
+	assert.Equal(t, uint64(1), tr.Unprotected())
+	_, ok := reg.Lookup("b.test")
+	assert.True(t, ok, "a.test was evicted for b.test")
+	_, ok = reg.Lookup("a.test")
+	assert.False(t, ok)
 }
 
 func TestTransportIgnoresCallerCancellation(t *testing.T) {

@@ -307,7 +307,7 @@ func (a *attachment) Handle(ctx context.Context, e breaker.Event) {
 func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
 	state := breaker.Open
 	if oe, ok := e.Err.(*breaker.OpenError); ok {
-		state = oe.State
+		state = oe.State()
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent(eventRejected, ent.rejectedOpts(state)...)
