@@ -114,6 +114,15 @@ func contextTimeouts(client redis.UniversalClient) bool {
 // compare-and-set stamped with the server's TIME that PUBLISHes what it
 // writes.
 func (s *Store) Propose(ctx context.Context, p sharedstate.Proposal) (sharedstate.Result, error) {
+	keys, args := s.proposeArgs(p)
+	res, err := proposeScript.Run(ctx, s.client, keys, args...).StringSlice()
+	if err != nil {
+		return sharedstate.Result{}, err
+	}
+	return parseProposeReply(p.Name, res)
+}
+
+func (s *Store) proposeArgs(p sharedstate.Proposal) (keys []string, args []any) {
 	to := "c"
 	if p.To == breaker.Open {
 		to = "o"
@@ -126,14 +135,13 @@ func (s *Store) Propose(ctx context.Context, p sharedstate.Proposal) (sharedstat
 	if _, ok := reasons[p.Reason.String()]; ok {
 		reason = p.Reason.String()
 	}
-	res, err := proposeScript.Run(ctx, s.client,
-		[]string{s.rec, s.ver, s.votesOf + p.Name},
+	return []string{s.rec, s.ver, s.votesOf + p.Name}, []any{
 		p.Name, to, strconv.FormatUint(p.Base, 10), p.OpenFor.Milliseconds(), forced,
 		reason, p.By, p.Quorum, p.QuorumWindow.Milliseconds(), s.channel,
-	).StringSlice()
-	if err != nil {
-		return sharedstate.Result{}, err
 	}
+}
+
+func parseProposeReply(name string, res []string) (sharedstate.Result, error) {
 	if len(res) != 3 {
 		return sharedstate.Result{}, fmt.Errorf("redisstate: unexpected reply %q", res)
 	}
@@ -155,7 +163,7 @@ func (s *Store) Propose(ctx context.Context, p sharedstate.Proposal) (sharedstat
 		if err != nil {
 			return sharedstate.Result{}, fmt.Errorf("redisstate: bad server time %q", res[2])
 		}
-		if out.Record, err = decodeRecord(p.Name, res[1], now); err != nil {
+		if out.Record, err = decodeRecord(name, res[1], now); err != nil {
 			return sharedstate.Result{}, err
 		}
 	}

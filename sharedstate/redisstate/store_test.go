@@ -84,3 +84,7 @@ func TestNamespacesApart(t *testing.T) {
 		assert.Contains(t, k, "{fusebox:a}", "every key shares the hash tag")
 	}
 }
+
+type redisstateStore = redisstate.Store
+
+func newStoreOn(t *testing.T, c redis.UniversalClient) *redisstate.Store { return newStore(t, c) }
