@@ -349,7 +349,9 @@ func BenchmarkFleetThroughput(b *testing.B) {
 		var call [2]func() error
 		for r := range call {
 			cb, _ := regs[r].Get("shared")
-			call[r] = func() error { return cb.Execute(context.Background(), func(context.Context) error { sleep(); return nil }) }
+			call[r] = func() error {
+				return cb.Execute(context.Background(), func(context.Context) error { sleep(); return nil })
+			}
 		}
 		measure(b, call)
 	})
