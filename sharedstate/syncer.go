@@ -67,8 +67,9 @@ type entry struct {
 // pending is a proposal waiting to be sent.
 type pending struct {
 	Proposal
-	resolve bool   // a close whose opening's epoch was not known yet: take the entry's episode when sending
-	openSeq uint64 // an opening: entry.openSeq when it happened
+	resolve bool      // a close whose opening's epoch was not known yet: take the entry's episode when sending
+	openSeq uint64    // an opening: entry.openSeq when it happened
+	until   time.Time // an opening that is not forced: when it ends here
 	peerGen uint64
 }
 
@@ -193,6 +194,7 @@ func (s *Syncer) onChange(_ context.Context, e breaker.Event) {
 		if p.OpenFor <= 0 {
 			return // not a timed opening: nothing a peer could apply
 		}
+		p.until = time.Now().Add(p.OpenFor)
 		p.Quorum, p.QuorumWindow = s.cfg.quorum, s.cfg.quorumWindow
 	case e.To == breaker.Closed:
 		if en.episode != 0 && en.rec.State == breaker.Closed && en.rec.Epoch > en.episode {
@@ -368,6 +370,13 @@ func (s *Syncer) flush() {
 			send.Base = s.entry(p.Name).episode
 		}
 		s.mu.Unlock()
+		if !p.until.IsZero() {
+			// Share what is left of the opening, not its whole length: the
+			// proposal may have waited for the store.
+			if send.OpenFor = time.Until(p.until); send.OpenFor <= 0 {
+				continue // over here already: its trials decide what comes next
+			}
+		}
 
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.commandTimeout)
 		res, err := s.store.Propose(ctx, send)
