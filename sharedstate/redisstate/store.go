@@ -294,6 +294,20 @@ func (s *Store) Subscribe(ctx context.Context) (sharedstate.Subscription, error)
 		_ = ps.Close()
 		return nil, err
 	}
+	// Wait for the server's confirmation: until then a decision published
+	// would not reach this subscriber, and the snapshot the Syncer reads
+	// next would not show it either.
+	timeout := time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if msg, err := ps.ReceiveTimeout(ctx, timeout); err != nil {
+		_ = ps.Close()
+		return nil, err
+	} else if _, ok := msg.(*redis.Subscription); !ok {
+		_ = ps.Close()
+		return nil, fmt.Errorf("redisstate: unexpected %T while subscribing", msg)
+	}
 	in := ps.ChannelWithSubscriptions(
 		redis.WithChannelSize(1024),
 		redis.WithChannelHealthCheckInterval(healthCheck),
