@@ -172,38 +172,49 @@ func BenchmarkPropagation(b *testing.B) {
 	reportPercentiles(b, delays)
 }
 
-// BenchmarkPropagationLost: a decision whose message every replica misses
-// (the subscribers are killed in the same MULTI that writes it): from the
-// write to every replica open, through the resubscription's resync or the
-// reconcile. Run with -benchtime 20x or more.
+// BenchmarkPropagationLost: a decision whose message every replica misses,
+// from the write to every one of 8 replicas open. subscribers_killed: the
+// subscribers are killed in the same MULTI that writes it, and the
+// resubscription's resync repairs it. message_dropped: the decision is
+// written without a message (as when a slow subscriber's buffer overflows),
+// and only the periodic reconcile (1s by default) repairs it. Run with
+// -benchtime 20x or more.
 func BenchmarkPropagationLost(b *testing.B) {
-	srv := redistest.Start(b)
-	o := &opened{at: map[string][]time.Time{}, note: make(chan struct{}, 1)}
-	regs := replicas(b, srv, 8, o)
-	writer, err := redisstate.New(srv.Client(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	var delays []time.Duration
-	i := 0
-	for b.Loop() {
-		name := fmt.Sprintf("lost-%d", i)
-		for _, r := range regs {
-			if _, err := r.Get(name); err != nil {
+	for _, how := range []string{"subscribers_killed", "message_dropped"} {
+		b.Run(how, func(b *testing.B) {
+			srv := redistest.Start(b)
+			o := &opened{at: map[string][]time.Time{}, note: make(chan struct{}, 1)}
+			regs := replicas(b, srv, 8, o)
+			writer, err := redisstate.New(srv.Client(b))
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		start := time.Now()
-		_, err := writer.ProposeAfter(ctx, func(p redis.Pipeliner) { p.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub") },
-			sharedstate.Proposal{Name: name, To: breaker.Open, OpenFor: time.Hour, By: "elsewhere", Reason: breaker.ReasonFailureThreshold})
-		if err != nil {
-			b.Fatal(err)
-		}
-		delays = append(delays, o.waitAll(b, name, len(regs)).Sub(start))
-		i++
+			ctx := context.Background()
+			var delays []time.Duration
+			i := 0
+			for b.Loop() {
+				name := fmt.Sprintf("lost-%d", i)
+				for _, r := range regs {
+					if _, err := r.Get(name); err != nil {
+						b.Fatal(err)
+					}
+				}
+				start := time.Now()
+				if how == "message_dropped" {
+					err = writer.OpenSilently(ctx, name, "elsewhere", time.Hour)
+				} else {
+					_, err = writer.ProposeAfter(ctx, func(p redis.Pipeliner) { p.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub") },
+						sharedstate.Proposal{Name: name, To: breaker.Open, OpenFor: time.Hour, By: "elsewhere", Reason: breaker.ReasonFailureThreshold})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				delays = append(delays, o.waitAll(b, name, len(regs)).Sub(start))
+				i++
+			}
+			reportPercentiles(b, delays)
+		})
 	}
-	reportPercentiles(b, delays)
 }
 
 // gobreakerStore is the SharedDataStore of gobreaker's Redis module
