@@ -531,3 +531,19 @@ func TestForceOpenOfAnOpenBreaker(t *testing.T) {
 		assert.True(t, rs[1].breaker(t).Stats().Forced)
 	})
 }
+
+// A duplicated message is applied once and counted stale; a breaker
+// changes state once.
+func TestDuplicateMessageAppliedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, rs := fleet(t, 2)
+		rs[1].breaker(t)
+		rs[1].c.SetDuplicate(1)
+		rs[0].trip(t)
+		synctest.Wait()
+		st := rs[1].s.Stats()
+		assert.Equal(t, uint64(1), st.MessagesApplied)
+		assert.Equal(t, uint64(1), st.MessagesStale)
+		assert.Equal(t, 1, rs[1].changes())
+	})
+}
