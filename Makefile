@@ -3,15 +3,20 @@ SHELL := /bin/bash
 GO ?= go
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: demo test lint bench fuzz e2e ci
+.PHONY: help demo test lint vuln bench fuzz e2e ci
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed -E 's/^## ([a-z0-9-]+): /\1\t/' | awk -F'\t' '{ printf "  %-16s %s\n", $$1, $$2 }'
 
 ## demo: run the demo service on http://127.0.0.1:8080 until interrupted
 demo:
-	$(GO) run ./examples/demo $(DEMO_FLAGS)
+	cd examples/demo && $(GO) run . $(DEMO_FLAGS)
 
 ## test: format, vet, and every module's tests under the race detector (the Redis tests start their own redis-server, installed when missing)
 test: lint
 	$(GO) test -race -count=1 ./...
+	cd examples/demo && $(GO) test -race -count=1 ./...
 	cd e2e && $(GO) test -race -count=1 ./...
 	bash scripts/ensure-redis.sh || [ -z "$$CI" ]
 	cd sharedstate/redisstate && $(GO) test -race -count=1 ./... && $(GO) test -count=1 -run '^$$' -bench '^Benchmark(Call|SharedCall|Propagation)' -benchtime 1x ./
@@ -32,19 +37,44 @@ fuzz:
 		$(GO) test ./breaker -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	done
 
-## lint: gofmt and go vet on every module; no time.Sleep in breaker tests
+# The modules whose code is fusebox's own: linted, and built for 32-bit
+# targets. (examples/otel-collector only assembles upstream collector
+# components; it is built by make e2e.)
+MODULES := . examples/demo e2e bench sharedstate/redisstate
+
+# Static analysis tools, pinned in tools/go.mod and run with go tool.
+TOOL = $(GO) tool -modfile=$(CURDIR)/tools/go.mod
+
+## lint: gofmt; go vet and staticcheck of every module, and go build and vet of it for 32-bit 386 and arm; the dependency rules; no time.Sleep in breaker tests outside testing/synctest bubbles
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	cd e2e && $(GO) vet ./...
-	cd sharedstate/redisstate && $(GO) vet ./...
-	@if grep -n 'time\.Sleep' breaker/*_test.go events/*_test.go; then echo "tests must use a fake clock, not time.Sleep"; exit 1; fi
+	@set -e; for m in $(MODULES); do \
+		echo "== vet and staticcheck $$m (native, 386, arm)"; \
+		(cd $$m && $(GO) vet ./... && $(TOOL) staticcheck ./... && GOARCH=386 $(GO) build ./... && GOARCH=386 $(GO) vet ./... && GOARCH=arm $(GO) build ./... && GOARCH=arm $(GO) vet ./...); \
+	done
+	$(GO) test -count=1 ./internal/deps
+	@if grep -n 'time\.Sleep' $$(grep -L '"testing/synctest"' breaker/*_test.go events/*_test.go); then echo "tests must use a fake clock or testing/synctest, not time.Sleep"; exit 1; fi
+
+# govulncheck reports the standard library of the Go that runs it, which
+# may lag on a machine; it runs under the newest Go 1.26 patch release,
+# which the go command fetches like a module.
+VULN_GO ?= go1.26.11
+
+## vuln: govulncheck of every module, under $(VULN_GO), against the Go vulnerability database of the golang.org/x/vulndb snapshot pinned in tools/go.mod
+vuln:
+	@set -e; db=$$(mktemp -d); trap 'rm -rf "$$db"' EXIT; \
+	src=$$($(GO) mod download -modfile=$(CURDIR)/tools/go.mod -json golang.org/x/vulndb | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	$(TOOL) indexdb -vulns "$$src/data/osv" -out "$$db/db"; \
+	for m in $(MODULES); do \
+		echo "== govulncheck $$m"; \
+		(cd $$m && GOTOOLCHAIN=$(VULN_GO) $(TOOL) govulncheck -db "file://$$db/db" ./...); \
+	done
 
 .PHONY: build-demo build-collector
 
 ## build-demo: build the demo service into bin/demo
 build-demo:
-	$(GO) build -o bin/demo ./examples/demo
+	cd examples/demo && $(GO) build -o ../../bin/demo .
 
 ## build-collector: build the OpenTelemetry Collector of examples/otel-collector into bin/otelcol-fusebox (the first build fetches the collector's modules: minutes)
 build-collector:
@@ -54,5 +84,5 @@ build-collector:
 e2e: build-demo build-collector
 	bash scripts/ensure-prometheus.sh
 	bash scripts/ensure-chromium.sh
-	cd e2e && FUSEBOX_E2E=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox $(GO) test -count=1 -v -run TestStack -timeout 10m ./...
-	FUSEBOX_BROWSER=1 $(GO) test -count=1 -v -run TestStatusPageInBrowser ./examples/demo
+	cd e2e && FUSEBOX_E2E=1 FUSEBOX_BROWSER=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox $(GO) test -count=1 -v -run 'TestStack|TestStatusPageActionsInBrowser' -timeout 10m ./...
+	cd examples/demo && FUSEBOX_BROWSER=1 $(GO) test -count=1 -v -run TestStatusPageInBrowser .

@@ -152,11 +152,14 @@ func (b *Breaker) wall(t int64) time.Time {
 // observed reports whether anyone subscribed to the breaker's events bus:
 // only then does a call build events and read the clock for them.
 func (b *Breaker) observed() bool {
-	if b.direct != nil {
-		return b.direct.Active()
+	if d := b.direct; d != nil {
+		return d.Active()
 	}
-	return b.bus != nil && b.bus.Active()
+	return b.bus != nil && b.observedIndirect()
 }
+
+// observedIndirect asks a bus that is not an *events.Sync.
+func (b *Breaker) observedIndirect() bool { return b.bus.Active() }
 
 // watched reports whether anyone wants the breaker's state changes.
 func (b *Breaker) watched() bool { return b.observed() || b.states.Active() }

@@ -18,7 +18,7 @@ import (
 )
 
 // This file holds a sequential reference model of the breaker's semantics
-// (DESIGN.md, "Semantics" and "Events", and the doc comments of the trip
+// (the package documentation's States, Outcomes and Events, and the doc comments of the trip
 // policies and options) and a driver that runs the real breaker and the
 // model side by side on one operation sequence, comparing State, Stats, the
 // published events and every call's result after each step. TestModel
@@ -346,7 +346,7 @@ type admission struct {
 	shadow bool        // shadow mode ran a call the breaker would have rejected
 }
 
-// model is the reference: a direct, sequential reading of DESIGN.md and the
+// model is the reference: a direct, sequential reading of the package documentation and the
 // doc comments. Times are nanoseconds since t0, the breaker's base.
 type model struct {
 	cfg modelConfig

@@ -167,6 +167,9 @@ func (r *Registry) Remove(name string) bool {
 
 // removeLocked drops b. r.mu must be held.
 func (r *Registry) removeLocked(b *Breaker) {
+	if t := b.period.Load().timer; t != nil {
+		t.Stop() // an open breaker's recovery timer would keep it alive
+	}
 	r.byName.Delete(b.name)
 	delete(r.seen, b)
 	r.n--

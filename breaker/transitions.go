@@ -28,6 +28,13 @@ type period struct {
 	failures int   // the failure count the state was entered with
 	err      *OpenError
 
+	// open, on the system clock: a timer sets due once the period has
+	// passed, so that a rejection reads no clock (a clock read costs more
+	// than the rest of a rejection); the timer is stopped when the period
+	// ends early. nil with an injected clock, which is read instead.
+	timer *time.Timer
+	due   atomic.Bool
+
 	// half-open: when the period's first trial was admitted, or never;
 	// WithHalfOpenMaxWait counts from it
 	firstTrial atomic.Int64
@@ -153,6 +160,12 @@ func (b *Breaker) commit(w word, ch change) {
 	if ws := b.wins.Load(); ws != nil {
 		ws.reset(np.epoch, ch.now)
 	}
+	if old.timer != nil {
+		old.timer.Stop()
+	}
+	if ch.to == Open && !ch.forced && b.clock == nil {
+		np.timer = time.AfterFunc(time.Duration(np.openFor), func() { np.due.Store(true) })
+	}
 	b.period.Store(np)
 	b.word.Store(makeWord(ch.to, np.gen, ch.forced, count))
 	if from == ch.to || !b.watched() {
@@ -262,8 +275,14 @@ func (b *Breaker) refresh() {
 }
 
 // recoveryDue reports whether the open period p needs the slow path: its
-// recovery timeout has passed or the clock went back past its start.
+// recovery timeout has passed or the clock went back past its start. On
+// the system clock the period's timer says so, and no clock is read: the
+// monotonic clock never goes back, and the timer fires no earlier than
+// the deadline.
 func (b *Breaker) recoveryDue(p *period) bool {
+	if p.timer != nil {
+		return p.due.Load()
+	}
 	now := b.now()
 	return now >= p.retryAt || now < p.start
 }

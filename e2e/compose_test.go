@@ -188,7 +188,8 @@ func TestComposeDemoBuildsTheDemo(t *testing.T) {
 		assert.Equal(t, s.kit.Path("examples", "demo", "Dockerfile"), filepath.Join(s.hostPath(ctx), dockerfile))
 		b, err := os.ReadFile(filepath.Join(s.hostPath(ctx), dockerfile))
 		require.NoError(t, err)
-		assert.Contains(t, string(b), "./examples/demo", "the Dockerfile builds ./examples/demo")
+		assert.Contains(t, string(b), "cd examples/demo && CGO_ENABLED=0 go build", "the Dockerfile builds the demo module")
+		assert.Contains(t, string(b), "COPY examples/demo/go.mod examples/demo/go.sum", "and downloads its modules first")
 		assert.GreaterOrEqual(t, strings.Count(string(b), "\nFROM "), 1, "multi-stage build")
 	}
 	assert.True(t, found, "no service builds the demo")

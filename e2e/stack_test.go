@@ -54,7 +54,7 @@ func TestStack(t *testing.T) {
 	require.NoError(t, err)
 	prometheusBin := lookTool(t, "FUSEBOX_PROMETHEUS", "prometheus")
 	promtool := lookTool(t, "FUSEBOX_PROMTOOL", "promtool")
-	demoBin := buildIfMissing(t, envOr("FUSEBOX_DEMO_BIN", kit.Path("bin", "demo")), kit.Root, "./examples/demo")
+	demoBin := buildIfMissing(t, envOr("FUSEBOX_DEMO_BIN", kit.Path("bin", "demo")), kit.Path("examples", "demo"), ".")
 	collectorBin := buildIfMissing(t, envOr("FUSEBOX_COLLECTOR_BIN", kit.Path("bin", "otelcol-fusebox")),
 		kit.Path("examples", "otel-collector"), ".")
 	speed := envOr("FUSEBOX_E2E_SPEED", "20")
