@@ -41,8 +41,7 @@ var _ sharedstate.Store = (*Store)(nil)
 type Option func(*Store, *options)
 
 type options struct {
-	namespace      string
-	allowNoTimeout bool
+	namespace string
 }
 
 // WithNamespace keeps this fleet's keys apart from others' on the same
