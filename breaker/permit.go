@@ -68,8 +68,11 @@ func (b *Breaker) admit(ctx context.Context, pm *Permit) error {
 			return nil
 		}
 		if w.openIdle() && p.timer != nil && !p.due.Load() && !b.shadow.Load() {
-			// Open on the system clock and not yet due: reject without
-			// the slow path's loop or a clock read.
+			// Open on the system clock and its timer has not fired: reject
+			// without the slow path's loop or a clock read. The timer
+			// fires no earlier than the recovery time, and as soon after
+			// it as the runtime runs timers; State, Stats and the slow
+			// path read the clock and are exact.
 			return b.reject(ctx, p)
 		}
 	}

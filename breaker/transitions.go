@@ -275,14 +275,10 @@ func (b *Breaker) refresh() {
 }
 
 // recoveryDue reports whether the open period p needs the slow path: its
-// recovery timeout has passed or the clock went back past its start. On
-// the system clock the period's timer says so, and no clock is read: the
-// monotonic clock never goes back, and the timer fires no earlier than
-// the deadline.
+// recovery timeout has passed or the clock went back past its start. It
+// reads the clock; only admission's fast path trusts the period's timer
+// instead (see Breaker.admit).
 func (b *Breaker) recoveryDue(p *period) bool {
-	if p.timer != nil {
-		return p.due.Load()
-	}
 	now := b.now()
 	return now >= p.retryAt || now < p.start
 }
