@@ -13,11 +13,13 @@ help:
 demo:
 	cd examples/demo && $(GO) run . $(DEMO_FLAGS)
 
-## test: format, vet, and every module's tests under the race detector
+## test: format, vet, and every module's tests under the race detector (the Redis tests start their own redis-server, installed when missing)
 test: lint
 	$(GO) test -race -count=1 ./...
 	cd examples/demo && $(GO) test -race -count=1 ./...
 	cd e2e && $(GO) test -race -count=1 ./...
+	bash scripts/ensure-redis.sh || [ -z "$$CI" ]
+	cd sharedstate/redisstate && $(GO) test -race -count=1 ./... && $(GO) test -count=1 -run '^$$' -bench '^Benchmark(Call|SharedCall|Propagation)' -benchtime 1x ./
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
 
 ## bench: fusebox against its peers, -count 6 -cpu 1,2,8 (about 10 minutes on 2 cores); see bench/README.md
@@ -38,7 +40,7 @@ fuzz:
 # The modules whose code is fusebox's own: linted, and built for 32-bit
 # targets. (examples/otel-collector only assembles upstream collector
 # components; it is built by make e2e.)
-MODULES := . examples/demo e2e bench
+MODULES := . examples/demo e2e bench sharedstate/redisstate
 
 # Static analysis tools, pinned in tools/go.mod and run with go tool.
 TOOL = $(GO) tool -modfile=$(CURDIR)/tools/go.mod
