@@ -153,10 +153,11 @@ func (s *Syncer) Close() error {
 }
 
 // onChange runs synchronously after a breaker of the registry changed
-// state, on whatever goroutine made the change (often a call's). It only
-// notes what to propose and wakes the background goroutine.
+// state, or an operator forced or reset it without changing its state (an
+// EventAction), on whatever goroutine made the change (often a call's). It
+// only notes what to propose and wakes the background goroutine.
 func (s *Syncer) onChange(_ context.Context, e breaker.Event) {
-	if e.Kind != breaker.EventStateChange || e.Breaker == nil {
+	if e.Kind != breaker.EventStateChange && e.Kind != breaker.EventAction || e.Breaker == nil {
 		return
 	}
 	name := e.Breaker.Name()

@@ -517,18 +517,53 @@ func TestStatus(t *testing.T) {
 	})
 }
 
-// A ForceOpen of a breaker that is already open publishes no state change,
-// so with operator actions on it is not shared.
+// A ForceOpen of a breaker that is already open (the usual moment an
+// operator acts) publishes no state change but an action, and with
+// operator actions on it is shared; so is a Reset of a closed breaker.
 func TestForceOpenOfAnOpenBreaker(t *testing.T) {
-	t.Skip("breaker.ForceOpen publishes no state change when the breaker is already open; sharing it needs one")
 	synctest.Test(t, func(t *testing.T) {
 		_, rs := fleet(t, 2, sharedstate.WithOperatorActions(true))
 		rs[1].breaker(t)
 		rs[0].trip(t)
 		synctest.Wait()
+		require.Equal(t, breaker.Open, rs[1].breaker(t).State(), "the opening was shared")
 		rs[0].breaker(t).ForceOpen()
 		synctest.Wait()
-		assert.True(t, rs[1].breaker(t).Stats().Forced)
+		assert.True(t, rs[1].breaker(t).Stats().Forced, "the force-open of an open breaker reached the peer")
+
+		rs[0].breaker(t).Reset()
+		synctest.Wait()
+		assert.False(t, rs[1].breaker(t).Stats().Forced, "the reset released the peer")
+		assert.Equal(t, breaker.Closed, rs[1].breaker(t).State())
+		rs[1].breaker(t).ForceOpen()
+		synctest.Wait()
+		require.True(t, rs[0].breaker(t).Stats().Forced)
+		rs[1].breaker(t).Reset()
+		synctest.Wait()
+		assert.False(t, rs[0].breaker(t).Stats().Forced)
+	})
+}
+
+// A Reset of a breaker that is already closed is an operator's action
+// too: here replica 0 did not hear of replica 1's force-open (it was cut
+// off from the store), and its reset, shared once it is back, releases
+// replica 1.
+func TestResetOfAClosedBreakerIsShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, rs := fleet(t, 2, sharedstate.WithOperatorActions(true))
+		local, peer := rs[0].breaker(t), rs[1].breaker(t)
+		rs[0].c.SetDown(true)
+		peer.ForceOpen()
+		synctest.Wait()
+		require.Equal(t, breaker.Closed, local.State(), "replica 0 is cut off")
+		local.Reset() // closed already: an action, not a state change
+		rs[0].c.SetDown(false)
+		time.Sleep(10 * time.Second) // reconcile and resend
+		synctest.Wait()
+		assert.False(t, peer.Stats().Forced, "the reset released replica 1")
+		assert.Equal(t, breaker.Closed, peer.State())
+		assert.False(t, local.Stats().Forced)
+		assert.Equal(t, breaker.Closed, local.State())
 	})
 }
 
