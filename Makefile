@@ -51,7 +51,10 @@ lint:
 	@set -e; for m in $(MODULES); do \
 		echo "== vet and staticcheck $$m (native, 386, arm)"; \
 		out=$$(mktemp -d); \
-		(cd $$m && $(GO) vet ./... && $(TOOL) staticcheck ./... && GOARCH=386 $(GO) build -o $$out ./... && GOARCH=386 $(GO) vet ./... && GOARCH=arm $(GO) build -o $$out ./... && GOARCH=arm $(GO) vet ./...); \
+		(cd $$m && o=$$(test -n "$$($(GO) list -f '{{if eq .Name "main"}}main{{end}}' ./...)" && echo "-o $$out" || true); \
+			$(GO) vet ./... && $(TOOL) staticcheck ./... && \
+			GOARCH=386 $(GO) build $$o ./... && GOARCH=386 $(GO) vet ./... && \
+			GOARCH=arm $(GO) build $$o ./... && GOARCH=arm $(GO) vet ./...); \
 		rm -rf $$out; \
 	done
 	$(GO) test -count=1 ./internal/deps
