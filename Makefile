@@ -85,7 +85,7 @@ build-demo:
 build-collector:
 	cd examples/otel-collector && $(GO) build -o ../../bin/otelcol-fusebox . && $(GO) vet ./...
 
-## build-prometheus3: build Prometheus 3 and its promtool, at the release docker-compose.yml runs (pinned by e2e/prometheus3/go.mod), into bin/prometheus3/; without the web UI, and without service discovery but static and file (the first build takes about ten minutes)
+## build-prometheus3: build Prometheus 3 and its promtool, at the release docker-compose.yml runs (pinned by e2e/prometheus3/go.mod), into bin/prometheus3/; without the web UI, and without service discovery but static and file (the first build, with empty caches, takes about 11 minutes of CPU)
 # The Prometheus release of the pinned Go module: v0.3MM.P is 3.MM.P.
 PROM3_VERSION = $(shell awk '$$1 == "github.com/prometheus/prometheus" { split($$2, v, "."); printf "%d.%d.%s", 3, v[2] - 300, v[3] }' e2e/prometheus3/go.mod)
 
