@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Usage: ensure-debian-package.sh PACKAGE:COMMAND[,COMMAND...] ...
+#    or: ensure-debian-package.sh PACKAGE COMMAND...
 # Makes sure every COMMAND is on PATH, installing Debian's PACKAGE when one
-# of its commands is missing (CI machines start without the tools the e2e
-# tests need). The package lists are updated once, and only when something
-# is missing; a command still missing after the install is an error.
+# of its commands is missing (CI machines start without the tools the
+# tests need). The package lists are updated only when something is
+# missing, and not again within the hour (one update for a whole CI run);
+# a command still missing after the install is an error.
 set -euo pipefail
 
 if [ $# -eq 0 ]; then
-	echo "usage: $0 PACKAGE:COMMAND[,COMMAND...] ..." >&2
+	echo "usage: $0 PACKAGE:COMMAND[,COMMAND...] ... | PACKAGE COMMAND..." >&2
 	exit 2
+fi
+if [ $# -ge 2 ] && [[ "$1" != *:* ]]; then
+	# PACKAGE COMMAND...
+	pkg=$1
+	shift
+	cmds=$(IFS=,; echo "$*")
+	set -- "$pkg:$cmds"
 fi
 packages=()
 missing=""
@@ -38,7 +47,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	sudo="sudo"
 fi
 echo "missing:$missing; installing Debian's ${packages[*]}"
-$sudo apt-get update
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 2>/dev/null | head -n 1)" ]; then
+	$sudo apt-get update
+fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${packages[@]}"
 status=0
 for spec in "$@"; do
