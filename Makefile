@@ -75,7 +75,7 @@ vuln:
 		(cd $$m && GOTOOLCHAIN=$(VULN_GO) $(TOOL) govulncheck -db "file://$$db/db" ./...); \
 	done
 
-.PHONY: build-demo build-collector
+.PHONY: build-demo build-collector build-prometheus3
 
 ## build-demo: build the demo service into bin/demo
 build-demo:
@@ -85,9 +85,17 @@ build-demo:
 build-collector:
 	cd examples/otel-collector && $(GO) build -o ../../bin/otelcol-fusebox . && $(GO) vet ./...
 
-## e2e: demo + collector + a real Prometheus on loopback ports (every dashboard and alert expression must return data, scraped directly and through the collector), and the status page read in headless Chromium
-e2e: build-demo build-collector
-	bash scripts/ensure-prometheus.sh
-	bash scripts/ensure-chromium.sh
-	cd e2e && FUSEBOX_E2E=1 FUSEBOX_BROWSER=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox $(GO) test -count=1 -v -run 'TestStack|TestStatusPageActionsInBrowser' -timeout 10m ./...
+## build-prometheus3: build Prometheus 3 and its promtool, at the release docker-compose.yml runs (pinned by e2e/prometheus3/go.mod), into bin/prometheus3/; without the web UI, and without service discovery but static and file (the first build, with empty caches, takes about 11 minutes of CPU)
+# The Prometheus release of the pinned Go module: v0.3MM.P is 3.MM.P.
+PROM3_VERSION = $(shell awk '$$1 == "github.com/prometheus/prometheus" { split($$2, v, "."); printf "%d.%d.%s", 3, v[2] - 300, v[3] }' e2e/prometheus3/go.mod)
+
+build-prometheus3:
+	cd e2e/prometheus3 && $(GO) build -tags remove_all_sd \
+		-ldflags "-X github.com/prometheus/common/version.Version=$(PROM3_VERSION) -X github.com/prometheus/common/version.Branch=module" \
+		-o ../../bin/prometheus3/ github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
+
+## e2e: two demo replicas + collector + Prometheus 3 + Alertmanager on loopback ports (every dashboard and alert expression must return data, scraped directly and through the collector; replicas apart, exemplars linked to traces, alerts grouped and inhibited), the alert rules' unit tests on Prometheus 2 and 3, and the status page read and used in headless Chromium
+e2e: build-demo build-collector build-prometheus3
+	bash scripts/ensure-e2e-tools.sh
+	cd e2e && FUSEBOX_E2E=1 FUSEBOX_BROWSER=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox FUSEBOX_PROMETHEUS3_DIR=$(CURDIR)/bin/prometheus3 $(GO) test -count=1 -v -run 'TestStack|TestStatusPageActionsInBrowser' -timeout 15m ./...
 	cd examples/demo && FUSEBOX_BROWSER=1 $(GO) test -count=1 -v -run TestStatusPageInBrowser .
