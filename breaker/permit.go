@@ -224,6 +224,9 @@ func (pm *Permit) classify(err error) (o Outcome, panicked any) {
 	if pm.ctx.Err() == context.Canceled {
 		return OutcomeIgnored, nil
 	}
+	if !pm.cfg.customPredicate {
+		return OutcomeFailure, nil // the default counts every error, and cannot panic
+	}
 	normal := false
 	defer func() {
 		if normal {
