@@ -58,9 +58,11 @@ func (in *interceptor) unaryClient(ctx context.Context, method string, req, repl
 //
 // A stream's outcome is decided when it ends: when RecvMsg returns io.EOF
 // (a success), or the message of a stream whose server does not stream
-// (a success), or any other error (judged by its status), or when SendMsg
-// returns an error other than io.EOF (the stream is aborted), or when
-// opening the stream fails.
+// (a success), or any other error (judged by its status), or when opening
+// the stream fails. SendMsg returns io.EOF when the server has ended the
+// stream (RecvMsg then returns the status that decides); any other error
+// from SendMsg is one the client made itself (gRPC aborts the stream), and
+// the stream is ignored.
 //
 // A stream abandoned by its caller (its context cancelled, or past its
 // deadline, before the stream's end was read) is ignored, not counted as a
@@ -119,13 +121,14 @@ type clientStream struct {
 	ended         atomic.Bool
 }
 
-// SendMsg sends m; an error other than io.EOF aborts the stream and ends
-// it. io.EOF means the server ended the stream, whose status RecvMsg
-// returns.
+// SendMsg sends m. io.EOF means the stream has ended, and RecvMsg returns
+// its status; any other error was made by the client itself (a message
+// too large, one that cannot be encoded, a send after CloseSend) and
+// aborts the stream, which is no verdict on the dependency: ignored.
 func (s *clientStream) SendMsg(m any) error {
 	err := s.ClientStream.SendMsg(m)
 	if err != nil && err != io.EOF {
-		s.end(err)
+		s.abandoned()
 	}
 	return err
 }
@@ -145,9 +148,10 @@ func (s *clientStream) RecvMsg(m any) error {
 	return err
 }
 
-// abandoned runs when the caller's context ends, which is no verdict on
-// the dependency if the stream has not ended yet. It may run before
-// s.stop is set, so it does not touch it: the watch has fired anyway.
+// abandoned ends the stream as ignored: the caller's context ended (it
+// runs then, maybe before s.stop is set, so it does not touch it), or the
+// client aborted the stream itself. Either is no verdict on the
+// dependency.
 func (s *clientStream) abandoned() {
 	if s.ended.CompareAndSwap(false, true) {
 		s.pm.Ignore()

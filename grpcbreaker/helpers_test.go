@@ -92,6 +92,7 @@ type behaviour struct {
 	err     error
 	block   bool
 	panicV  any
+	early   bool          // a bidi handler behaves at once, before reading
 	started chan struct{} // closed, if not nil, when the handler starts
 }
 
@@ -176,6 +177,12 @@ func (s *testService) StreamingInputCall(ss grpc.ClientStreamingServer[testgrpc.
 // FullDuplexCall echoes each request until the client closes its side,
 // then behaves.
 func (s *testService) FullDuplexCall(ss grpc.BidiStreamingServer[testgrpc.StreamingOutputCallRequest, testgrpc.StreamingOutputCallResponse]) error {
+	s.mu.Lock()
+	early := s.b.early
+	s.mu.Unlock()
+	if early {
+		return s.behave(ss.Context())
+	}
 	for {
 		_, err := ss.Recv()
 		if err == io.EOF {
