@@ -103,7 +103,7 @@ type testService struct {
 	testgrpc.UnimplementedTestServiceServer
 	mu    sync.Mutex
 	b     behaviour
-	calls atomic.Int64 // handler runs
+	calls atomic.Int64 // handlers started
 }
 
 func (s *testService) set(b behaviour) {
@@ -113,7 +113,6 @@ func (s *testService) set(b behaviour) {
 }
 
 func (s *testService) behave(ctx context.Context) error {
-	s.calls.Add(1)
 	s.mu.Lock()
 	b := s.b
 	s.mu.Unlock()
@@ -131,13 +130,23 @@ func (s *testService) behave(ctx context.Context) error {
 }
 
 func (s *testService) EmptyCall(ctx context.Context, _ *testgrpc.Empty) (*testgrpc.Empty, error) {
+	s.calls.Add(1)
 	if err := s.behave(ctx); err != nil {
 		return nil, err
 	}
 	return &testgrpc.Empty{}, nil
 }
 
+// UnaryCall answers with the request's ResponseStatus when it has one, and
+// behaves otherwise.
 func (s *testService) UnaryCall(ctx context.Context, req *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	s.calls.Add(1)
+	if rs := req.GetResponseStatus(); rs != nil {
+		if err := errorOf(codes.Code(rs.GetCode())); err != nil {
+			return nil, err
+		}
+		return &testgrpc.SimpleResponse{}, nil
+	}
 	if err := s.behave(ctx); err != nil {
 		return nil, err
 	}
@@ -147,6 +156,7 @@ func (s *testService) UnaryCall(ctx context.Context, req *testgrpc.SimpleRequest
 // StreamingOutputCall sends one message per response parameter, then
 // behaves.
 func (s *testService) StreamingOutputCall(req *testgrpc.StreamingOutputCallRequest, ss grpc.ServerStreamingServer[testgrpc.StreamingOutputCallResponse]) error {
+	s.calls.Add(1)
 	for range req.GetResponseParameters() {
 		if err := ss.Send(&testgrpc.StreamingOutputCallResponse{}); err != nil {
 			return err
@@ -157,6 +167,7 @@ func (s *testService) StreamingOutputCall(req *testgrpc.StreamingOutputCallReque
 
 // StreamingInputCall reads the whole upload, then behaves.
 func (s *testService) StreamingInputCall(ss grpc.ClientStreamingServer[testgrpc.StreamingInputCallRequest, testgrpc.StreamingInputCallResponse]) error {
+	s.calls.Add(1)
 	n := 0
 	for {
 		_, err := ss.Recv()
@@ -177,6 +188,7 @@ func (s *testService) StreamingInputCall(ss grpc.ClientStreamingServer[testgrpc.
 // FullDuplexCall echoes each request until the client closes its side,
 // then behaves.
 func (s *testService) FullDuplexCall(ss grpc.BidiStreamingServer[testgrpc.StreamingOutputCallRequest, testgrpc.StreamingOutputCallResponse]) error {
+	s.calls.Add(1)
 	s.mu.Lock()
 	early := s.b.early
 	s.mu.Unlock()
@@ -207,6 +219,9 @@ type env struct {
 	served chan string
 	// panics receives what a handler panicked with (buffered).
 	panics chan any
+	// stop closes the client and stops the server once its handlers have
+	// returned; it runs again, harmlessly, when the test ends.
+	stop func()
 }
 
 // setup says how to build an env.
@@ -224,7 +239,7 @@ type setup struct {
 // test ends.
 func newEnv(t testing.TB, s setup) *env {
 	t.Helper()
-	e := &env{svc: &testService{}, served: make(chan string, 1024), panics: make(chan any, 16)}
+	e := &env{svc: &testService{}, served: make(chan string, 1<<14), panics: make(chan any, 16)}
 
 	// Outermost: recover panics (gRPC does not) and report the call.
 	unary := []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
@@ -240,6 +255,7 @@ func newEnv(t testing.TB, s setup) *env {
 		stream = append(stream, grpcbreaker.StreamServerInterceptor(s.server, s.serverOpt...))
 	}
 	srv := grpc.NewServer(append([]grpc.ServerOption{
+		grpc.WaitForHandlers(true),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, s.serve...)...)
@@ -270,11 +286,12 @@ func newEnv(t testing.TB, s setup) *env {
 	require.NoError(t, err)
 	e.cc = cc
 	e.client = testgrpc.NewTestServiceClient(cc)
-	t.Cleanup(func() {
+	e.stop = sync.OnceFunc(func() {
 		_ = cc.Close()
 		srv.Stop()
 		<-served
 	})
+	t.Cleanup(e.stop)
 	return e
 }
 
