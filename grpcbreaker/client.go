@@ -3,7 +3,7 @@ package grpcbreaker
 import (
 	"context"
 	"io"
-	"sync/atomic"
+	"sync"
 
 	"google.golang.org/grpc"
 
@@ -118,7 +118,9 @@ type clientStream struct {
 	pm            breaker.Permit
 	serverStreams bool
 	stop          func() bool // stops watching ctx
-	ended         atomic.Bool
+
+	mu    sync.Mutex
+	ended bool
 }
 
 // SendMsg sends m. io.EOF means the stream has ended, and RecvMsg returns
@@ -153,17 +155,25 @@ func (s *clientStream) RecvMsg(m any) error {
 // client aborted the stream itself. Either is no verdict on the
 // dependency.
 func (s *clientStream) abandoned() {
-	if s.ended.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ended {
+		s.ended = true
 		s.pm.Ignore()
 	}
 }
 
 // end records the stream's outcome once, whichever of RecvMsg, SendMsg and
-// the caller's context comes first, and stops watching the context.
+// the caller's context comes first, and stops watching the context. The
+// lock makes a later caller wait for the first: once RecvMsg has returned
+// the stream's end, its outcome is recorded.
 func (s *clientStream) end(err error) {
-	if !s.ended.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
 		return
 	}
+	s.ended = true
 	s.stop()
 	s.in.finish(&s.pm, s.ctx, err)
 }
