@@ -28,7 +28,9 @@ func TestInterceptorsAllocateNothing(t *testing.T) {
 	defer cc.Close()
 	reg := newRegistry(breakertest.NewClock(t0), 1<<30)
 	unary := grpcbreaker.UnaryClientInterceptor(reg)
+	perMethod := grpcbreaker.UnaryClientInterceptor(reg, grpcbreaker.WithPerMethod())
 	server := grpcbreaker.UnaryServerInterceptor(reg)
+	serverPerMethod := grpcbreaker.UnaryServerInterceptor(reg, grpcbreaker.WithPerMethod())
 	info := &grpc.UnaryServerInfo{FullMethod: "/pkg.Svc/Method"}
 	unavailable := status.Error(codes.Unavailable, "down")
 	notFound := status.Error(codes.NotFound, "no")
@@ -43,6 +45,8 @@ func TestInterceptorsAllocateNothing(t *testing.T) {
 		handle := func(context.Context, any) (any, error) { return nil, tt.err }
 		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = unary(ctx, "/pkg.Svc/Method", nil, nil, cc, invoke) }), "client "+tt.name)
 		assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = server(ctx, nil, info, handle) }), "server "+tt.name)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = perMethod(ctx, "/pkg.Svc/Method", nil, nil, cc, invoke) }), "client per method "+tt.name)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = serverPerMethod(ctx, nil, info, handle) }), "server per method "+tt.name)
 	}
 
 	b, err := reg.Get("passthrough:///allocs")
