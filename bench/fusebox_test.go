@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 	"github.com/fusebox-go/fusebox/telemetry"
 )
 
-// fuseboxNeverTrips is the largest failure threshold fusebox accepts, far
-// beyond the calls any benchmark makes.
-const fuseboxNeverTrips = 1<<32 - 1
+// fuseboxNeverTrips is a failure threshold far beyond the calls any
+// benchmark makes (and valid where int is 32 bits).
+const fuseboxNeverTrips = math.MaxInt32
 
 // fuseboxSubject calls Breaker.Execute. The half-open cycle runs on a
 // breakertest.Clock that elapse advances past the recovery timeout; the

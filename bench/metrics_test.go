@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/breaker/breakertest"
 	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,10 +35,15 @@ type handCollector struct {
 	state, calls, consec *prometheus.Desc
 	failRatio, slowRatio *prometheus.Desc
 	slowCalls            *prometheus.Desc
+	lastChange           *prometheus.Desc
+	forced, shadow       *prometheus.Desc
 	duration             *prometheus.HistogramVec
 	transitions          *prometheus.CounterVec
 	stateNames           [3]string
 	outcomeNames         [4]string
+	// precreated holds the breakers whose transitions the collector has
+	// created at 0, so that the first trip is an increase.
+	precreated sync.Map
 }
 
 func newHandCollector(reg *breaker.Registry) *handCollector {
@@ -60,6 +67,15 @@ func newHandCollector(reg *breaker.Registry) *handCollector {
 		slowCalls: prometheus.NewDesc("circuit_breaker_slow_calls_total",
 			"Calls that ran at least as long as the slow-call threshold of the circuit breaker.",
 			[]string{"circuit_breaker_name"}, nil),
+		lastChange: prometheus.NewDesc("circuit_breaker_last_state_change_time_seconds",
+			"When the circuit breaker last changed state, in seconds since the Unix epoch; 0 if it never did.",
+			[]string{"circuit_breaker_name"}, nil),
+		forced: prometheus.NewDesc("circuit_breaker_forced",
+			"Whether the circuit breaker is held open by ForceOpen: 1 if it is, 0 if not.",
+			[]string{"circuit_breaker_name"}, nil),
+		shadow: prometheus.NewDesc("circuit_breaker_shadow_mode",
+			"Whether the circuit breaker is in shadow mode, running the calls it would reject: 1 if it is, 0 if not.",
+			[]string{"circuit_breaker_name"}, nil),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "circuit_breaker_call_duration_seconds",
 			Help:    "Duration of the calls the circuit breaker admitted, by outcome.",
@@ -67,8 +83,8 @@ func newHandCollector(reg *breaker.Registry) *handCollector {
 		}, []string{"circuit_breaker_name", "circuit_breaker_outcome"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circuit_breaker_transitions_total",
-			Help: "State transitions of the circuit breaker.",
-		}, []string{"circuit_breaker_name", "circuit_breaker_from_state", "circuit_breaker_to_state"}),
+			Help: "State transitions of the circuit breaker, by reason.",
+		}, []string{"circuit_breaker_name", "circuit_breaker_from_state", "circuit_breaker_to_state", "circuit_breaker_reason"}),
 	}
 	for i, s := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
 		c.stateNames[i] = s.String()
@@ -83,7 +99,7 @@ func newHandCollector(reg *breaker.Registry) *handCollector {
 func (c *handCollector) Handle(_ context.Context, e breaker.Event) {
 	switch {
 	case e.Kind == breaker.EventStateChange:
-		c.transitions.WithLabelValues(e.Breaker.Name(), e.From.String(), e.To.String()).Inc()
+		c.transitions.WithLabelValues(e.Breaker.Name(), e.From.String(), e.To.String(), e.Reason.String()).Inc()
 	case e.Outcome != breaker.OutcomeRejected:
 		c.duration.WithLabelValues(e.Breaker.Name(), e.Outcome.String()).Observe(e.Duration.Seconds())
 	}
@@ -96,6 +112,9 @@ func (c *handCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.failRatio
 	ch <- c.slowRatio
 	ch <- c.slowCalls
+	ch <- c.lastChange
+	ch <- c.forced
+	ch <- c.shadow
 	c.duration.Describe(ch)
 	c.transitions.Describe(ch)
 }
@@ -104,6 +123,12 @@ func (c *handCollector) Collect(ch chan<- prometheus.Metric) {
 	c.reg.Range(func(b *breaker.Breaker) bool {
 		s := b.Stats()
 		name := b.Name()
+		if _, ok := c.precreated.Load(b); !ok {
+			for _, t := range precreatedTransitions {
+				c.transitions.WithLabelValues(name, t[0], t[1], t[2])
+			}
+			c.precreated.Store(b, struct{}{})
+		}
 		for i, st := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
 			v := 0.0
 			if s.State == st {
@@ -115,6 +140,13 @@ func (c *handCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(n), name, c.outcomeNames[i])
 		}
 		ch <- prometheus.MustNewConstMetric(c.consec, prometheus.GaugeValue, float64(s.FailureCount), name)
+		var last float64
+		if !s.LastStateChange.IsZero() {
+			last = float64(s.LastStateChange.Unix()) + float64(s.LastStateChange.Nanosecond())/1e9
+		}
+		ch <- prometheus.MustNewConstMetric(c.lastChange, prometheus.GaugeValue, last, name)
+		ch <- prometheus.MustNewConstMetric(c.forced, prometheus.GaugeValue, flag(s.Forced), name)
+		ch <- prometheus.MustNewConstMetric(c.shadow, prometheus.GaugeValue, flag(s.Shadow), name)
 		if s.FailureRate != nil {
 			ch <- prometheus.MustNewConstMetric(c.failRatio, prometheus.GaugeValue, s.FailureRate.Ratio, name)
 		}
@@ -136,6 +168,24 @@ func (c *handCollector) Collect(ch chan<- prometheus.Metric) {
 // (prom.WithOTelExporter), and the hand-written collector. Each breaker has
 // had one successful call; every hundredth has also failed until it
 // opened. Built once per process: it takes a few seconds.
+// precreatedTransitions are the transitions (from, to, reason) whose series
+// exist at 0 from the start.
+var precreatedTransitions = [][3]string{
+	{"closed", "open", "failure_threshold"},
+	{"closed", "open", "failure_rate"},
+	{"closed", "open", "slow_calls"},
+	{"open", "half_open", "recovery_timeout"},
+	{"half_open", "closed", "trials_succeeded"},
+	{"half_open", "open", "trial_failed"},
+}
+
+func flag(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 type metricsFixture struct {
 	fusebox, otel, hand http.Handler
 	err                 error
@@ -147,13 +197,18 @@ var (
 )
 
 func buildMetricsFixture() metricsFixture {
-	reg := breaker.NewRegistry()
+	// A registry is observed by one handler at a time, so each fusebox
+	// handler gets a registry of its own, filled the same way. Their
+	// breakers read one clock that never moves, so every duration is zero
+	// and the two pages can be compared byte for byte.
+	clock := breakertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	reg, otelReg := breaker.NewRegistry(breaker.WithClock(clock)), breaker.NewRegistry(breaker.WithClock(clock))
 	quiet := prom.WithLogger(slog.New(slog.DiscardHandler))
 	h, err := prom.NewHandler(reg, prom.WithoutScopeInfo(), quiet)
 	if err != nil {
 		return metricsFixture{err: err}
 	}
-	o, err := prom.NewHandler(reg, prom.WithoutScopeInfo(), prom.WithOTelExporter(), quiet)
+	o, err := prom.NewHandler(otelReg, prom.WithoutScopeInfo(), prom.WithOTelExporter(), quiet)
 	if err != nil {
 		return metricsFixture{err: err}
 	}
@@ -163,17 +218,19 @@ func buildMetricsFixture() metricsFixture {
 	if err := preg.Register(hc); err != nil {
 		return metricsFixture{err: err}
 	}
-	for i, name := range registryNames() {
-		b, err := reg.Get(name)
-		if err != nil {
-			return metricsFixture{err: err}
-		}
-		if err := b.Execute(ctx, okCtx); err != nil {
-			return metricsFixture{err: err}
-		}
-		if i%100 == 0 {
-			for b.State() == breaker.Closed {
-				_ = b.Execute(ctx, failCtx)
+	for _, r := range []*breaker.Registry{reg, otelReg} {
+		for i, name := range registryNames() {
+			b, err := r.Get(name)
+			if err != nil {
+				return metricsFixture{err: err}
+			}
+			if err := b.Execute(ctx, okCtx); err != nil {
+				return metricsFixture{err: err}
+			}
+			if i%100 == 0 {
+				for b.State() == breaker.Closed {
+					_ = b.Execute(ctx, failCtx)
+				}
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package breaker_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fusebox-go/fusebox/breaker"
-	"github.com/fusebox-go/fusebox/breaker/breakertest"
 )
 
 func TestApply(t *testing.T) {
@@ -35,7 +33,7 @@ func TestApply(t *testing.T) {
 		{"close an open breaker", trip, peerClose, true, breaker.Closed, false, "open->closed:trials_succeeded peer pod-7"},
 		{"a forced breaker ignores a peer", func(b *breaker.Breaker) { b.ForceOpen() }, peerClose, false, breaker.Open, true, ""},
 		{"an operator forces open", nil, adminOpen, true, breaker.Open, true, "closed->open:force_open cluster ops"},
-		{"an operator forces an open breaker", trip, adminOpen, false, breaker.Open, true, ""},
+		{"an operator forces an open breaker: an action, not a change", trip, adminOpen, false, breaker.Open, true, "action open->open:force_open cluster ops"},
 		{"an operator resets a forced breaker", func(b *breaker.Breaker) { b.ForceOpen() }, adminReset, true, breaker.Closed, false, "open->closed:reset cluster ops"},
 	}
 	for _, tc := range tests {
@@ -46,7 +44,11 @@ func TestApply(t *testing.T) {
 			}
 			var got []string
 			b.OnStateChange(func(_ context.Context, e breaker.Event) {
-				got = append(got, e.From.String()+"->"+e.To.String()+":"+e.Reason.String()+" "+e.Origin.String()+" "+e.Peer)
+				prefix := ""
+				if e.Kind == breaker.EventAction {
+					prefix = "action "
+				}
+				got = append(got, prefix+e.From.String()+"->"+e.To.String()+":"+e.Reason.String()+" "+e.Origin.String()+" "+e.Peer)
 			})
 			changed, err := b.Apply(context.Background(), tc.r)
 			require.NoError(t, err)
@@ -62,8 +64,6 @@ func TestApply(t *testing.T) {
 		})
 	}
 }
-
-func trip(b *breaker.Breaker) { _ = b.Execute(context.Background(), fail) }
 
 func TestApplyOpenForTheGivenTime(t *testing.T) {
 	b, clock := newClocked(t, breaker.WithRecoveryTimeout(time.Hour))
@@ -120,64 +120,4 @@ func TestApplyRejectsInvalidDecisions(t *testing.T) {
 			assert.Equal(t, breaker.Open, b.State(), "nothing changed")
 		})
 	}
-}
-
-// countingClock counts its readings.
-type countingClock struct {
-	*breakertest.Clock
-	reads atomic.Int64
-}
-
-func (c *countingClock) Now() time.Time { c.reads.Add(1); return c.Clock.Now() }
-
-// A state-change-only subscriber gets every change (with its cause) and
-// costs a call nothing: no clock read, no event built.
-func TestOnStateChangeCostsCallsNothing(t *testing.T) {
-	clock := &countingClock{Clock: breakertest.NewClock(t0)}
-	reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithFailureThreshold(2))
-	var got []breaker.Event
-	stop := reg.OnStateChange(func(_ context.Context, e breaker.Event) { got = append(got, e) })
-	b, err := reg.Get("db")
-	require.NoError(t, err)
-	before := clock.reads.Load()
-	for range 100 {
-		require.NoError(t, b.Execute(context.Background(), succeed))
-	}
-	assert.Equal(t, before, clock.reads.Load(), "successful calls read no clock")
-	trip(b)
-	trip(b)
-	require.Len(t, got, 1)
-	assert.Equal(t, breaker.EventStateChange, got[0].Kind)
-	assert.Equal(t, errBoom, got[0].Cause, "the failure that tripped it")
-	assert.Equal(t, 2, got[0].ConsecutiveFailures)
-	assert.Equal(t, breaker.DefaultRecoveryTimeout, got[0].OpenFor)
-
-	other, err := reg.Get("other")
-	require.NoError(t, err)
-	var own []breaker.Event
-	stopOwn := other.OnStateChange(func(_ context.Context, e breaker.Event) { own = append(own, e) })
-	b.Reset()
-	other.ForceOpen()
-	require.Len(t, own, 1, "a breaker's subscriber sees only its breaker")
-	assert.Len(t, got, 3, "the registry's sees every breaker")
-	stop()
-	stopOwn()
-	other.Reset()
-	assert.Len(t, got, 3)
-	assert.Len(t, own, 1)
-}
-
-// A rate policy's trip carries its window.
-func TestStateChangeCarriesTheTrippingWindow(t *testing.T) {
-	b, _ := newClocked(t, breaker.WithTripPolicy(breaker.FailureRate(0.5, 4, breaker.LastCalls(10))))
-	var ev breaker.Event
-	b.OnStateChange(func(_ context.Context, e breaker.Event) { ev = e })
-	require.NoError(t, b.Execute(context.Background(), succeed))
-	require.NoError(t, b.Execute(context.Background(), succeed))
-	trip(b)
-	trip(b)
-	require.Equal(t, breaker.ReasonFailureRate, ev.Reason)
-	assert.Equal(t, errBoom, ev.Cause)
-	require.NotNil(t, ev.Window)
-	assert.Equal(t, breaker.WindowStats{Calls: 4, Count: 2, Ratio: 0.5, Threshold: 0.5, MinCalls: 4}, *ev.Window)
 }

@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func BenchmarkExecute(b *testing.B) {
 	})
 	b.Run("closed-failure", func(b *testing.B) {
 		// Far below a huge threshold, so every call runs and fails.
-		br, _ := breaker.New("bench", breaker.WithFailureThreshold(1<<31))
+		br, _ := breaker.New("bench", breaker.WithFailureThreshold(math.MaxInt32))
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := br.Execute(ctx, fail); err != errBoom {

@@ -152,11 +152,14 @@ func (b *Breaker) wall(t int64) time.Time {
 // observed reports whether anyone subscribed to the breaker's events bus:
 // only then does a call build events and read the clock for them.
 func (b *Breaker) observed() bool {
-	if b.direct != nil {
-		return b.direct.Active()
+	if d := b.direct; d != nil {
+		return d.Active()
 	}
-	return b.bus != nil && b.bus.Active()
+	return b.bus != nil && b.observedIndirect()
 }
+
+// observedIndirect asks a bus that is not an *events.Sync.
+func (b *Breaker) observedIndirect() bool { return b.bus.Active() }
 
 // watched reports whether anyone wants the breaker's state changes.
 func (b *Breaker) watched() bool { return b.observed() || b.states.Active() }
@@ -183,9 +186,11 @@ func (b *Breaker) State() State {
 	return b.word.Load().state()
 }
 
-// OnStateChange calls fn with every state change of the breaker, and with
-// nothing else: unlike a subscriber of [Breaker.Events], it costs a call
-// nothing (no clock read, no event built). fn runs on the goroutine that
+// OnStateChange calls fn with every state change of the breaker
+// ([EventStateChange]) and every operator action that left the state as it
+// was ([EventAction]: ForceOpen of an open breaker, Reset of a closed one),
+// and with nothing else: unlike a subscriber of [Breaker.Events], it costs
+// a call nothing (no clock read, no event built). fn runs on the goroutine that
 // made the change, after the state is updated and outside any lock, in the
 // order the changes happened, like any subscriber; see [Event]. stop
 // removes it; calling stop again does nothing.

@@ -102,3 +102,38 @@ func TestHammer(t *testing.T) {
 	assert.Greater(t, n, 10, "the run should move the breaker many times")
 	t.Logf("%d calls, %d state changes, %d rejected", s.TotalCalls, n, s.TotalRejected)
 }
+
+// A failure that read the count just below the threshold used to open the
+// breaker even when a success cleared the count before the failure got to
+// the transition: the rule "N consecutive failures" broke under races.
+// Here the failure is held on the transition lock (a Reconfigure holds it
+// while its clock read blocks) while a success runs to completion: after
+// that success the count is zero, so the failure is the first of a new run.
+func TestConsecutiveFailuresExactWhenASuccessRaces(t *testing.T) {
+	clock := newGateClock()
+	b, err := breaker.New("race", breaker.WithClock(clock),
+		breaker.WithTripPolicy(breaker.ConsecutiveFailures(2), breaker.FailureRate(1, 1000, breaker.LastCalls(1000))))
+	require.NoError(t, err)
+	require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
+
+	clock.arm()
+	reconfigured := make(chan error)
+	go func() { reconfigured <- b.Reconfigure(breaker.WithRecoveryTimeout(time.Minute)) }()
+	<-clock.entered // Reconfigure holds the transition lock, blocked on the clock
+
+	failed := make(chan error)
+	go func() { failed <- b.Execute(context.Background(), fail) }()
+	waitForGoroutine(t, "countFailure", "sync.(*Mutex).Lock")
+
+	require.NoError(t, b.Execute(context.Background(), succeed))
+	s := b.Stats()
+	require.Equal(t, breaker.Closed, s.State)
+	require.Zero(t, s.FailureCount, "the success ended the run of failures")
+
+	close(clock.release)
+	require.NoError(t, <-reconfigured)
+	require.ErrorIs(t, <-failed, errBoom)
+	s = b.Stats()
+	assert.Equal(t, breaker.Closed, s.State, "one failure after a success does not reach a threshold of 2")
+	assert.Equal(t, 1, s.FailureCount)
+}

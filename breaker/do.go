@@ -10,8 +10,8 @@ func Do[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, err
 	if fn == nil {
 		return zero, ErrNilFunc
 	}
-	pm, err := b.Allow(ctx)
-	if err != nil {
+	var pm Permit
+	if err := b.admit(ctx, &pm); err != nil {
 		return zero, err
 	}
 	defer pm.finishCall()

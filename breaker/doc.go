@@ -87,11 +87,22 @@
 //
 // # Concurrency
 //
-// A Breaker is safe for concurrent use. The closed path takes no lock and
-// allocates nothing: admission is one atomic load, and a success adds one
-// atomic counter. Transitions take a mutex that is never held while a
+// A Breaker is safe for concurrent use. With the default consecutive-failure
+// policy the closed path takes no lock and allocates nothing: admission is
+// a few atomic loads, and a success adds one atomic counter. The windowed
+// policies (FailureRate, SlowCalls) take a short lock of their window per
+// closed-state call. Transitions take a mutex that is never held while a
 // protected function runs or while an event is published. No goroutine or
-// timer exists per breaker.
+// timer exists per breaker. A nil context is treated as
+// context.Background().
+//
+// # Two-step calls
+//
+// [Breaker.Allow] admits a call and returns a [Permit]; [Permit.Done]
+// records its outcome by the same rules as Execute. Use it for work that is
+// not one function call: a streamed body, a callback, middleware that must
+// see the response first. Execute, Do and package httpbreaker are built on
+// it.
 //
 // # Errors
 //
@@ -108,7 +119,12 @@
 // call (outcome, error, duration, with the call's context) and one per state
 // change (from, to, reason, time, and the failure count that caused it).
 // Events are built only while the bus has subscribers, so an unobserved
-// breaker reads no clock on its success path. They are published after the
+// breaker reads no clock on its success path. A state change carries its
+// reason and why it happened: the error of the call that caused it, the
+// window of a rate policy that tripped, and its origin (local, or a peer's
+// decision applied with [Breaker.Apply]). [Breaker.OnStateChange] and
+// [Registry.OnStateChange] subscribe to state changes only, which costs
+// calls nothing. They are published after the
 // state is updated and outside any lock, so a subscriber may call State,
 // Stats, Reset or ForceOpen. Package telemetry turns them into OpenTelemetry
 // metrics, span events and slog records.
@@ -116,6 +132,11 @@
 // # Time
 //
 // A breaker reads the system's monotonic clock unless given a [Clock] with
-// [WithClock]; breakertest.Clock is a manual one for tests. Times in Stats
-// and events are wall-clock times derived from that reading.
+// [WithClock]; breakertest.Clock is a manual one for tests. On the system
+// clock an open breaker arms a timer for its recovery time, so that a
+// rejection reads no clock: the first call after the recovery time is
+// admitted as soon as the runtime has run that timer (microseconds, longer
+// when the process is starved of CPU), while State, Stats and Peek read the
+// clock and are exact. With an injected clock every decision reads it.
+// Times in Stats and events are wall-clock times derived from that reading.
 package breaker

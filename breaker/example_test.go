@@ -131,3 +131,37 @@ func ExampleBreaker_ForceOpen() {
 	// breaker: circuit "database" is forced open
 	// closed
 }
+
+// The permit API protects work that is not one function call: here a
+// response whose outcome is known only once its body has been read. A
+// permit that is never finished holds a half-open trial slot only until
+// WithHalfOpenMaxWait reopens the breaker.
+func ExampleBreaker_Allow() {
+	clock := breakertest.NewClock(time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC))
+	b, _ := breaker.New("stream",
+		breaker.WithFailureThreshold(1),
+		breaker.WithRecoveryTimeout(10*time.Second),
+		breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithHalfOpenMaxWait(30*time.Second),
+		breaker.WithClock(clock))
+
+	p, err := b.Allow(context.Background())
+	if err != nil {
+		return // *breaker.OpenError: not permitted
+	}
+	// ... start the request, hand the permit to whoever reads the body ...
+	p.Done(errors.New("stream reset")) // the outcome, once known
+	fmt.Println(b.State())
+
+	clock.Advance(10 * time.Second)
+	trial, _ := b.Allow(context.Background()) // the one trial, never finished
+	_ = trial
+	_, err = b.Allow(context.Background())
+	fmt.Println("second caller:", err)
+	clock.Advance(30 * time.Second)
+	fmt.Println("after the max wait:", b.State())
+	// Output:
+	// open
+	// second caller: breaker: circuit "stream" is half_open
+	// after the max wait: open
+}

@@ -352,15 +352,21 @@ func TestFaultHangingFunction(t *testing.T) {
 }
 
 // TestFaultInvalidConfigMore extends TestInvalidConfig with the boundaries
-// and paths it does not cover. Each is an error naming the field and
+// and paths it does not cover.
+//
+// maxThreshold is the largest valid threshold, 2^32-1: a variable, for the
+// constant does not fit an int on 32-bit targets (there the test cases
+// that use it are not meaningful, but it builds). Each is an error naming the field and
 // wrapping ErrInvalidConfig, never a panic.
+var maxThreshold = uint64(math.MaxUint32)
+
 func TestFaultInvalidConfigMore(t *testing.T) {
 	tests := []struct {
 		name  string
 		field string
 		opts  []breaker.Option
 	}{
-		{"threshold just past the largest", "failure_threshold", []breaker.Option{breaker.WithFailureThreshold(math.MaxUint32 + 1)}},
+		{"threshold just past the largest", "failure_threshold", []breaker.Option{breaker.WithFailureThreshold(int(maxThreshold + 1))}},
 		{"threshold MinInt", "failure_threshold", []breaker.Option{breaker.WithFailureThreshold(math.MinInt)}},
 		{"timeout MinInt64", "recovery_timeout", []breaker.Option{breaker.WithRecoveryTimeout(math.MinInt64)}},
 		{"half-open negative", "half_open_max_calls", []breaker.Option{breaker.WithHalfOpenMaxCalls(-1)}},
@@ -386,7 +392,7 @@ func TestFaultInvalidConfigMore(t *testing.T) {
 		})
 	}
 	// Largest valid values construct; a nil option is skipped.
-	_, err := breaker.New("x", breaker.WithFailureThreshold(math.MaxUint32), breaker.WithRecoveryTimeout(math.MaxInt64), nil)
+	_, err := breaker.New("x", breaker.WithFailureThreshold(int(maxThreshold)), breaker.WithRecoveryTimeout(math.MaxInt64), nil)
 	require.NoError(t, err)
 	_, err = breaker.NewRegistry(nil, breaker.WithMaxBreakers(1)).Get("x", nil)
 	require.NoError(t, err)

@@ -33,7 +33,7 @@ func invalidOptionField(threshold int, timeout time.Duration, trials int) string
 		return "failure_threshold"
 	case timeout <= 0:
 		return "recovery_timeout"
-	case trials < 1 || trials > breaker.MaxHalfOpenMaxCalls:
+	case trials < 1 || trials > 65535:
 		return "half_open_max_calls"
 	}
 	return ""
@@ -53,7 +53,7 @@ func FuzzOptions(f *testing.F) {
 	f.Add(3, int64(time.Second), 65535, int64(0))
 	f.Add(3, int64(time.Second), 65536, int64(0))
 	f.Add(math.MaxInt, int64(time.Second), 1, int64(0))
-	f.Add(int(math.MaxUint32), int64(time.Second), 1, int64(0))
+	f.Add(int(maxThreshold), int64(time.Second), 1, int64(0))
 	f.Add(2, int64(math.MaxInt64), 2, int64(0))
 	f.Fuzz(func(t *testing.T, threshold int, timeoutNS int64, trials int, advance int64) {
 		timeout := time.Duration(timeoutNS)
@@ -132,7 +132,7 @@ func FuzzOptions(f *testing.F) {
 	})
 }
 
-// validNameReference is the reference predicate for names (DESIGN.md, made
+// validNameReference is the reference predicate for names (ValidateName's doc, made
 // stricter): non-empty, at most 255 bytes, valid UTF-8, not only dots, no
 // control, format (Cf) or line/paragraph separator characters.
 func validNameReference(name string) bool {

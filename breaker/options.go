@@ -1,12 +1,7 @@
 package breaker
 
 import (
-	"reflect"
-	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/fusebox-go/fusebox/events"
 )
@@ -26,8 +21,9 @@ const (
 	DefaultMaxBreakers = 10_000
 	// MaxNameLength is the longest valid breaker name, in bytes.
 	MaxNameLength = 255
-	// MaxHalfOpenMaxCalls is the largest valid half-open trial count.
-	MaxHalfOpenMaxCalls = 1<<16 - 1
+	// maxHalfOpenCalls is the largest valid half-open trial count: trials
+	// in flight and succeeded are 16 bits each in the word.
+	maxHalfOpenCalls = 1<<16 - 1
 	// maxFailureThreshold is the largest valid failure threshold. It is
 	// compared as a uint64, for int is 32 bits on some targets.
 	maxFailureThreshold uint64 = 1<<32 - 1
@@ -49,51 +45,7 @@ type Option interface {
 
 type optionFunc func(*config)
 
-// applyOptions applies opts to c in order, skipping nil options.
-func applyOptions(c *config, opts []Option) {
-	for _, o := range opts {
-		if o != nil {
-			o.apply(c)
-		}
-	}
-}
-
 func (f optionFunc) apply(c *config) { f(c) }
-
-type config struct {
-	failureThreshold int // consecutive-failure policy; 0: off
-	thresholdGiven   bool
-	rate, slow       *TripPolicy // windowed policies; nil: off
-	policyErr        error       // from WithTripPolicy
-	backoff          *backoff
-	halfOpenMaxWait  int64 // ns; 0: no bound
-	shadow           bool
-	shadowSet        bool
-	recoveryTimeout  int64 // ns
-	halfOpenMaxCalls int
-	isFailure        func(error) bool
-	clock            Clock
-	clockSet         bool
-	bus              events.Bus[Event]
-	busSet           bool
-	maxBreakers      int
-	idleEviction     int64 // ns; 0: off
-}
-
-func defaultConfig() config {
-	return config{
-		failureThreshold: DefaultFailureThreshold,
-		recoveryTimeout:  int64(DefaultRecoveryTimeout),
-		halfOpenMaxCalls: DefaultHalfOpenMaxCalls,
-		isFailure:        defaultIsFailure,
-		maxBreakers:      DefaultMaxBreakers,
-	}
-}
-
-// defaultIsFailure counts every error. The breaker itself treats an error
-// returned after the caller's context was cancelled as ignored, whatever the
-// predicate says.
-func defaultIsFailure(error) bool { return true }
 
 // WithFailureThreshold sets how many consecutive failures open the breaker
 // (the spec's failure_threshold). Default 5; it must be at least 1.
@@ -163,95 +115,68 @@ func WithIdleEviction(after time.Duration) Option {
 	return optionFunc(func(c *config) { c.idleEviction = int64(after) })
 }
 
-func (c *config) validate() error {
-	if c.policyErr != nil {
-		return c.policyErr
-	}
-	if c.backoff != nil {
-		if err := c.backoff.validate(); err != nil {
-			return err
+// WithTripPolicy replaces the breaker's trip policies; the breaker opens
+// when any of them says so. At least one is needed, each kind at most once.
+// WithTripPolicy(ConsecutiveFailures(5)) is the default.
+func WithTripPolicy(policies ...TripPolicy) Option {
+	return optionFunc(func(c *config) {
+		c.failureThreshold, c.thresholdGiven, c.rate, c.slow = 0, false, nil, nil
+		c.policyErr = nil
+		if len(policies) == 0 {
+			c.policyErr = &ConfigError{Field: "trip_policy", Value: "none", Reason: "needs at least one policy"}
 		}
-	}
-	switch {
-	case c.thresholdGiven && (c.failureThreshold < 1 || uint64(c.failureThreshold) > maxFailureThreshold):
-		return &ConfigError{Field: "failure_threshold", Value: c.failureThreshold, Reason: "must be from 1 to 4294967295"}
-	case c.failureThreshold == 0 && c.rate == nil && c.slow == nil:
-		return &ConfigError{Field: "trip_policy", Value: "none", Reason: "needs at least one policy"}
-	case c.halfOpenMaxWait < 0:
-		return &ConfigError{Field: "half_open_max_wait", Value: time.Duration(c.halfOpenMaxWait), Reason: "must not be negative (0 means no bound)"}
-	case c.recoveryTimeout <= 0:
-		return &ConfigError{Field: "recovery_timeout", Value: time.Duration(c.recoveryTimeout), Reason: "must be positive"}
-	case c.halfOpenMaxCalls < 1 || c.halfOpenMaxCalls > MaxHalfOpenMaxCalls:
-		return &ConfigError{Field: "half_open_max_calls", Value: c.halfOpenMaxCalls, Reason: "must be from 1 to 65535"}
-	case c.isFailure == nil:
-		return &ConfigError{Field: "failure_predicate", Value: nil, Reason: "must not be nil"}
-	case c.clockSet && isNil(c.clock):
-		return &ConfigError{Field: "clock", Value: c.clock, Reason: "must not be nil"}
-	case c.busSet && c.bus != nil && isNil(c.bus):
-		return &ConfigError{Field: "event_bus", Value: c.bus, Reason: "is a nil pointer; pass an untyped nil to turn events off"}
-	case c.maxBreakers < 1:
-		return &ConfigError{Field: "max_breakers", Value: c.maxBreakers, Reason: "must be at least 1"}
-	case c.idleEviction < 0:
-		return &ConfigError{Field: "idle_eviction", Value: time.Duration(c.idleEviction), Reason: "must not be negative (0 means never)"}
-	}
-	return nil
-}
-
-// isNil reports whether v is nil or an interface holding a nil pointer (or
-// other nil reference), which would panic on first use.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
-}
-
-// ValidateName reports whether name is a valid breaker name: non-empty, at
-// most 255 bytes of valid UTF-8, not only dots, without white space at
-// either end, and free of control characters, invisible format characters
-// (such as bidirectional overrides and zero-width spaces), line or
-// paragraph separators, and spaces other than the ASCII space (such as the
-// no-break space): characters that could make one name pass for another
-// on a dashboard. Names become metric labels,
-// URL path segments and log values. The error is a [*ConfigError] for the
-// field "name".
-func ValidateName(name string) error {
-	reason := ""
-	switch {
-	case name == "":
-		reason = "must not be empty"
-	case len(name) > MaxNameLength:
-		reason = "must be at most 255 bytes"
-	case !utf8.ValidString(name):
-		reason = "must be valid UTF-8"
-	case strings.Trim(name, ".") == "":
-		reason = "must not be only dots (no URL path can address it)"
-	default:
-		for _, r := range name {
-			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || unicode.Is(unicode.Zs, r) && r != ' ' {
-				reason = "must not contain control, format or line-separator characters, or spaces other than U+0020"
-				break
+		seen := map[policyKind]bool{}
+		for _, p := range policies {
+			if seen[p.kind] && c.policyErr == nil {
+				c.policyErr = &ConfigError{Field: "trip_policy", Value: p, Reason: "the same kind of policy is given twice"}
+			}
+			seen[p.kind] = true
+			if err := p.validate(); err != nil && c.policyErr == nil {
+				c.policyErr = err
+			}
+			switch p.kind {
+			case policyConsecutive:
+				c.failureThreshold = p.n
+			case policyFailureRate:
+				c.rate = &p
+			case policySlowCalls:
+				c.slow = &p
 			}
 		}
-		if reason == "" && strings.TrimSpace(name) != name {
-			reason = "must not begin or end with white space"
-		}
-	}
-	if reason == "" {
-		return nil
-	}
-	shown := name
-	if len(shown) > 64 {
-		shown = shown[:min(len(shown), 64)]
-	}
-	return &ConfigError{Field: "name", Value: quoted(shown), Reason: reason}
+	})
 }
 
-// quoted formats a string with %q when the ConfigError is printed.
-type quoted string
+// WithRecoveryBackoff makes each failed half-open probe lengthen the next
+// open period: the first opening lasts initial, and each reopening after a
+// failed trial multiplies the last period by multiplier, up to max. Each
+// period is then spread by up to ±jitter of itself (jitter in [0, 1); 0.1 is
+// ±10%) so that many breakers that opened together do not probe together.
+// A breaker that closes starts again from initial. The recovery timeout is
+// not used while a backoff is set. [OpenError.RetryAfter] reflects the
+// current period.
+func WithRecoveryBackoff(initial, max time.Duration, multiplier, jitter float64) Option {
+	return optionFunc(func(c *config) {
+		c.backoff = &backoff{initial: initial, max: max, multiplier: multiplier, jitter: jitter}
+	})
+}
 
-func (q quoted) String() string { return strconv.Quote(string(q)) }
+// WithHalfOpenMaxWait bounds how long trial calls may hold a half-open
+// breaker: if trials are still running d after the first trial of the
+// half-open period was admitted, the breaker reopens (reason
+// half_open_timeout) instead of rejecting everything until a probe that may
+// never return comes back. It counts from the first trial, not from the
+// transition, because the transition is lazy: a State or Stats call (a
+// metrics scrape) can make the breaker half-open long before anyone calls.
+// Default 0: no bound.
+func WithHalfOpenMaxWait(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.halfOpenMaxWait = int64(d) })
+}
+
+// WithShadowMode runs the breaker without ever rejecting a call: the state
+// machine, events and telemetry behave as if it did, and a call it would
+// have rejected runs anyway and is counted as [OutcomeShadowRejected]
+// instead of feeding the state machine. Use it to roll a breaker out and
+// watch it before it acts; [Breaker.SetShadowMode] turns it off at run time.
+func WithShadowMode(on bool) Option {
+	return optionFunc(func(c *config) { c.shadow, c.shadowSet = on, true })
+}

@@ -29,6 +29,7 @@ const (
 	permitPublished             // a call event is published when it finishes
 	permitShadow                // shadow mode let through a call that would have been rejected
 	permitTrial                 // a half-open trial
+	permitFast                  // closed, untimed, no rate window: a success is one counter add
 )
 
 // Allow asks the breaker to admit one call, by the same rules as Execute.
@@ -48,34 +49,56 @@ const (
 // therefore holds a slot until [WithHalfOpenMaxWait] reopens the breaker
 // (without it, until [Breaker.Reset]), and is counted nowhere.
 func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
+	var pm Permit
+	err := b.admit(ctx, &pm)
+	return pm, err
+}
+
+// admit fills pm for a call the breaker admits, or returns the rejection.
+// Execute and Do admit into a Permit of their own frame, so the fast path
+// copies nothing.
+func (b *Breaker) admit(ctx context.Context, pm *Permit) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	p := b.period.Load()
-	if w := b.word.Load(); w.closedIdle() && p.gen == w.gen() {
-		return b.permit(ctx, p, 0), nil
+	if w := b.word.Load(); p.gen == w.gen() {
+		if w.closedIdle() {
+			b.fill(pm, ctx, p, 0)
+			return nil
+		}
+		if w.openIdle() && p.timer != nil && !p.due.Load() && !b.shadow.Load() {
+			// Open on the system clock and its timer has not fired: reject
+			// without the slow path's loop or a clock read. The timer
+			// fires no earlier than the recovery time, and as soon after
+			// it as the runtime runs timers; State, Stats and the slow
+			// path read the clock and are exact.
+			return b.reject(ctx, p)
+		}
 	}
-	return b.allowSlow(ctx)
+	return b.admitSlow(ctx, pm)
 }
 
-// permit builds the Permit for a call admitted in period p.
-func (b *Breaker) permit(ctx context.Context, p *period, flags permitFlags) Permit {
+// fill sets up pm for a call admitted in period p.
+func (b *Breaker) fill(pm *Permit, ctx context.Context, p *period, flags permitFlags) {
 	c := b.cfg.Load()
-	if b.observed() {
+	switch {
+	case b.observed():
 		flags |= permitPublished | permitTimed
-	} else if c.slow != nil {
+	case c.slow != nil:
 		flags |= permitTimed
+	case flags == 0 && c.rate == nil && p.state == Closed:
+		flags = permitFast
 	}
-	pm := Permit{b: b, p: p, cfg: c, ctx: ctx, flags: flags}
+	pm.b, pm.p, pm.cfg, pm.ctx, pm.flags = b, p, c, ctx, flags
 	if flags&permitTimed != 0 {
 		pm.start = b.now()
 	}
-	return pm
 }
 
-// allowSlow admits a call when the breaker is not plainly closed. It never
+// admitSlow admits a call when the breaker is not plainly closed. It never
 // waits for a running call.
-func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
+func (b *Breaker) admitSlow(ctx context.Context, pm *Permit) error {
 	for {
 		w := b.word.Load()
 		if w.pending() {
@@ -88,12 +111,14 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 		}
 		switch w.state() {
 		case Closed:
-			return b.permit(ctx, p, 0), nil
+			b.fill(pm, ctx, p, 0)
+			return nil
 		case HalfOpen:
 			if w.inFlight()+w.succeeded() < b.cfg.Load().halfOpenMaxCalls {
 				if b.word.CompareAndSwap(w, w+1) {
 					b.noteTrial(p)
-					return b.permit(ctx, p, permitTrial), nil
+					b.fill(pm, ctx, p, permitTrial)
+					return nil
 				}
 				continue
 			}
@@ -111,9 +136,10 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 			}
 		}
 		if b.shadow.Load() {
-			return b.permit(ctx, p, permitShadow), nil
+			b.fill(pm, ctx, p, permitShadow)
+			return nil
 		}
-		return Permit{}, b.reject(ctx, p)
+		return b.reject(ctx, p)
 	}
 }
 
@@ -138,19 +164,25 @@ func (b *Breaker) reject(ctx context.Context, p *period) error {
 // failure predicate panics, Done records a failure and then re-raises the
 // predicate's panic.
 func (pm *Permit) Done(err error) {
+	if err == nil && pm.flags == permitFast {
+		// The common case, kept short: one counter add.
+		pm.flags |= permitDone
+		pm.b.successes.add()
+		if pm.b.word.Load().count() != 0 {
+			pm.b.clearFailures(pm.p)
+		}
+		return
+	}
+	pm.done(err)
+}
+
+// done is Done beyond the closed-success fast path.
+func (pm *Permit) done(err error) {
 	b := pm.b
 	if b == nil || pm.flags&permitDone != 0 {
 		return
 	}
 	pm.flags |= permitDone
-	if err == nil && pm.flags == permitDone && pm.p.state == Closed && pm.cfg.rate == nil {
-		// The common case, kept short: one counter add.
-		b.successes.add()
-		if b.word.Load().count() != 0 {
-			b.clearFailures(pm.p)
-		}
-		return
-	}
 	if err == nil {
 		b.record(pm, OutcomeSuccess, nil)
 		return
@@ -261,12 +293,12 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	if fn == nil {
 		return ErrNilFunc
 	}
-	pm, err := b.Allow(ctx)
-	if err != nil {
+	var pm Permit
+	if err := b.admit(ctx, &pm); err != nil {
 		return err
 	}
 	defer pm.finishCall()
-	err = fn(pm.callContext())
+	err := fn(pm.callContext())
 	pm.Done(err)
 	return err
 }

@@ -90,46 +90,6 @@ func TestPermitFromAnEarlierPeriodIsStale(t *testing.T) {
 	assert.Equal(t, uint64(1), s.TotalFailures)
 }
 
-// A trial that is never finished holds its half-open slot only until
-// WithHalfOpenMaxWait reopens the breaker.
-func TestPermitAbandonedTrialHoldsSlotUntilMaxWait(t *testing.T) {
-	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Second),
-		breaker.WithHalfOpenMaxCalls(1), breaker.WithHalfOpenMaxWait(5*time.Second))
-	require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
-	clock.Advance(time.Second)
-	abandoned, err := b.Allow(context.Background())
-	require.NoError(t, err, "the first trial is admitted")
-	_ = abandoned // never finished
-
-	clock.Advance(4 * time.Second)
-	_, err = b.Allow(context.Background())
-	require.ErrorIs(t, err, breaker.ErrOpen, "the slot is held")
-	assert.Equal(t, breaker.HalfOpen, b.State())
-
-	clock.Advance(time.Second)
-	assert.Equal(t, breaker.Open, b.State(), "the half-open deadline reopens the breaker")
-	clock.Advance(time.Second)
-	p, err := b.Allow(context.Background())
-	require.NoError(t, err, "a new half-open period admits a new trial")
-	p.Done(nil)
-	assert.Equal(t, breaker.Closed, b.State())
-}
-
-func TestPermitTrialSlotReleasedByIgnoredOutcome(t *testing.T) {
-	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Second), breaker.WithHalfOpenMaxCalls(1))
-	require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
-	clock.Advance(time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := b.Allow(ctx)
-	require.NoError(t, err)
-	cancel()
-	p.Done(context.Canceled)
-	p2, err := b.Allow(context.Background())
-	require.NoError(t, err, "the cancelled trial freed its slot")
-	p2.Done(nil)
-	assert.Equal(t, breaker.Closed, b.State())
-}
-
 // A permit reports its duration to subscribers like Execute.
 func TestPermitEventsCarryDuration(t *testing.T) {
 	b, clock := newClocked(t)
@@ -142,21 +102,6 @@ func TestPermitEventsCarryDuration(t *testing.T) {
 	require.Len(t, evs, 1)
 	assert.Equal(t, breaker.OutcomeSuccess, evs[0].Outcome)
 	assert.Equal(t, 300*time.Millisecond, evs[0].Duration)
-}
-
-func TestIsTrialOnlyInsideHalfOpenTrials(t *testing.T) {
-	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Second), breaker.WithHalfOpenMaxCalls(1))
-	var seen []bool
-	probe := func(ctx context.Context) error { seen = append(seen, breaker.IsTrial(ctx)); return nil }
-	require.NoError(t, b.Execute(context.Background(), probe))
-	require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
-	clock.Advance(time.Second)
-	_, err := breaker.Do(context.Background(), b, func(ctx context.Context) (int, error) { return 0, probe(ctx) })
-	require.NoError(t, err)
-	require.NoError(t, b.Execute(context.Background(), probe))
-	assert.Equal(t, []bool{false, true, false}, seen, "closed, half-open trial, closed again")
-	assert.False(t, breaker.IsTrial(context.Background()))
-	assert.False(t, breaker.IsTrial(nil)) //nolint:staticcheck // a nil context is answered, not dereferenced
 }
 
 func TestPermitIgnoreAndPanicError(t *testing.T) {

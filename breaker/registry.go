@@ -167,6 +167,9 @@ func (r *Registry) Remove(name string) bool {
 
 // removeLocked drops b. r.mu must be held.
 func (r *Registry) removeLocked(b *Breaker) {
+	if t := b.period.Load().timer; t != nil {
+		t.Stop() // an open breaker's recovery timer would keep it alive
+	}
 	r.byName.Delete(b.name)
 	delete(r.seen, b)
 	r.n--
@@ -263,10 +266,10 @@ func (r *Registry) ResetAll() {
 	})
 }
 
-// OnStateChange calls fn with every state change of every breaker of the
-// registry, breakers created later included, and with nothing else: unlike
-// a subscriber of [Registry.Events], it costs a call nothing. See
-// [Breaker.OnStateChange].
+// OnStateChange calls fn with every state change and operator action of
+// every breaker of the registry, breakers created later included, and with
+// nothing else: unlike a subscriber of [Registry.Events], it costs a call
+// nothing. See [Breaker.OnStateChange].
 func (r *Registry) OnStateChange(fn func(ctx context.Context, e Event)) (stop func()) {
 	return r.states.Subscribe(events.HandlerFunc[Event](fn))
 }

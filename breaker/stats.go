@@ -27,8 +27,9 @@ type Stats struct {
 	SuccessCount int
 	// LastFailureTime is when the last failure was recorded; zero if never.
 	LastFailureTime time.Time
-	// LastStateChange is when the state last changed (or Reset ran); zero
-	// if never.
+	// LastStateChange is when the state last changed, or Reset or
+	// ForceOpen entered it again (a closed breaker reset, an open one
+	// forced); zero if never.
 	LastStateChange time.Time
 	// TotalCalls counts every call: admitted and finished, or rejected.
 	TotalCalls uint64

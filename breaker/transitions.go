@@ -28,6 +28,13 @@ type period struct {
 	failures int   // the failure count the state was entered with
 	err      *OpenError
 
+	// open, on the system clock: a timer sets due once the period has
+	// passed, so that a rejection reads no clock (a clock read costs more
+	// than the rest of a rejection); the timer is stopped when the period
+	// ends early. nil with an injected clock, which is read instead.
+	timer *time.Timer
+	due   atomic.Bool
+
 	// half-open: when the period's first trial was admitted, or never;
 	// WithHalfOpenMaxWait counts from it
 	firstTrial atomic.Int64
@@ -153,15 +160,29 @@ func (b *Breaker) commit(w word, ch change) {
 	if ws := b.wins.Load(); ws != nil {
 		ws.reset(np.epoch, ch.now)
 	}
+	if old.timer != nil {
+		old.timer.Stop()
+	}
+	if ch.to == Open && !ch.forced && b.clock == nil {
+		np.timer = time.AfterFunc(time.Duration(np.openFor), func() { np.due.Store(true) })
+	}
 	b.period.Store(np)
 	b.word.Store(makeWord(ch.to, np.gen, ch.forced, count))
-	if from == ch.to || !b.watched() {
+	kind := EventStateChange
+	if from == ch.to {
 		// Reset of a closed breaker, or ForceOpen of an open one: no state
-		// change to report (Stats.Forced tells the second).
+		// change, but an operator's action; a re-anchored open period is
+		// neither.
+		if ch.reason != ReasonForceOpen && ch.reason != ReasonReset {
+			return
+		}
+		kind = EventAction
+	}
+	if !b.watched() {
 		return
 	}
 	ev := Event{
-		Kind:                EventStateChange,
+		Kind:                kind,
 		Breaker:             b,
 		From:                from,
 		To:                  ch.to,
@@ -173,7 +194,7 @@ func (b *Breaker) commit(w word, ch change) {
 		Cause:               ch.cause,
 		Window:              ch.window,
 	}
-	if ch.to == Open && !ch.forced {
+	if ch.to == Open && !ch.forced && kind == EventStateChange {
 		ev.OpenFor = time.Duration(np.openFor)
 	}
 	ctx := ch.ctx
@@ -262,7 +283,9 @@ func (b *Breaker) refresh() {
 }
 
 // recoveryDue reports whether the open period p needs the slow path: its
-// recovery timeout has passed or the clock went back past its start.
+// recovery timeout has passed or the clock went back past its start. It
+// reads the clock; only admission's fast path trusts the period's timer
+// instead (see Breaker.admit).
 func (b *Breaker) recoveryDue(p *period) bool {
 	now := b.now()
 	return now >= p.retryAt || now < p.start

@@ -65,6 +65,10 @@ func (w word) succeeded() int { return int(w >> trialShift & trialMask) }
 // way: the one test on the closed fast path.
 func (w word) closedIdle() bool { return w&(stateMask|pendingBit) == 0 }
 
+// openIdle reports whether w is an open state with no transition under
+// way: the test on the rejection fast path.
+func (w word) openIdle() bool { return w&(stateMask|pendingBit) == word(Open)<<stateShift }
+
 // atomicWord is a word that is read and written atomically.
 type atomicWord struct{ v atomic.Uint64 }
 

@@ -94,7 +94,8 @@ func TestSpanEventsWithOtelgrpc(t *testing.T) {
 	assert.Equal(t, []event{{"circuit_breaker.state_change", map[string]string{
 		"circuit_breaker.name": service, "circuit_breaker.from_state": "closed", "circuit_breaker.to_state": "open",
 		"circuit_breaker.reason": "failure_threshold", "circuit_breaker.consecutive_failures": "1",
-	}}}, eventsOf(servers[0]), "the failure that opened the server breaker")
+		"error.type": "*status.Error", "error.message": "rpc error: code = Internal desc = test: Internal",
+	}}}, eventsOf(servers[0]), "the failure that opened the server breaker: the breaker sees the status error")
 	assert.Equal(t, []event{{"circuit_breaker.rejected", map[string]string{
 		"circuit_breaker.name": service, "circuit_breaker.state": "open",
 	}}}, eventsOf(servers[1]), "the server breaker's rejection")
@@ -106,7 +107,8 @@ func TestSpanEventsWithOtelgrpc(t *testing.T) {
 	assert.Equal(t, []event{{"circuit_breaker.state_change", map[string]string{
 		"circuit_breaker.name": bufTarget, "circuit_breaker.from_state": "closed", "circuit_breaker.to_state": "open",
 		"circuit_breaker.reason": "failure_threshold", "circuit_breaker.consecutive_failures": "2",
-	}}}, eventsOf(byName["call-2"]), "the failure that opened the client breaker")
+		"error.type": "*status.Error", "error.message": `rpc error: code = Unavailable desc = breaker: circuit "grpc.testing.TestService" is open`,
+	}}}, eventsOf(byName["call-2"]), "the failure that opened the client breaker: the server's rejection")
 	assert.Equal(t, []event{{"circuit_breaker.rejected", map[string]string{
 		"circuit_breaker.name": bufTarget, "circuit_breaker.state": "open",
 	}}}, eventsOf(byName["call-3"]), "the client breaker's rejection")
@@ -142,7 +144,7 @@ func eventsOf(s sdktrace.ReadOnlySpan) []event {
 		}
 		attrs := map[string]string{}
 		for _, kv := range e.Attributes {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		out = append(out, event{e.Name, attrs})
 	}

@@ -1,6 +1,8 @@
 package httpbreaker
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -46,6 +48,15 @@ const (
 //	    total_successes, total_failures, total_rejected, total_ignored,
 //	    last_failure_time, last_state_change)
 //	<button data-action="reset|force-open"> (only with WithAdmin)
+//	<input id="admin-token">, <span id="action-status"> (only with WithAdmin)
+//
+// With [WithAdmin] the page has a field for an admin token: a browser
+// cannot add an Authorization header to a form post, so the page's one
+// script (allowed by hash in its Content-Security-Policy, and kept in the
+// tab's sessionStorage) sends each action with fetch and "Authorization:
+// Bearer <token>", reloads on success and shows the refusal otherwise.
+// With the field left empty the action is posted as a plain form, for an
+// authorize function that reads a cookie instead.
 //
 // Without [WithAdmin] the action paths do not exist: they answer 404 to any
 // method. With it, they answer 405 to any method but POST, and 403 unless
@@ -309,6 +320,51 @@ type pageData struct {
 	Rows    []row
 }
 
+// adminScript is the page's one script, present with WithAdmin: it sends
+// an action with the token the operator typed in as a Bearer
+// Authorization header (a form post cannot send a header), keeping the
+// token in the tab's sessionStorage across the page's reloads. Without a
+// token it lets the form post as it is, for an authorize function that
+// reads a cookie. The Content-Security-Policy allows exactly this script,
+// by its hash.
+const adminScript = `
+(function () {
+  var input = document.getElementById("admin-token");
+  var status = document.getElementById("action-status");
+  try { input.value = sessionStorage.getItem("fusebox-admin-token") || ""; } catch (e) {}
+  input.addEventListener("input", function () {
+    try { sessionStorage.setItem("fusebox-admin-token", input.value); } catch (e) {}
+  });
+  document.querySelectorAll("form[data-admin]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      var token = input.value.trim();
+      if (!token) { return; }
+      ev.preventDefault();
+      status.textContent = "";
+      fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Authorization": "Bearer " + token, "Accept": "application/json" }
+      }).then(function (resp) {
+        if (resp.ok) { location.reload(); return; }
+        return resp.json().then(function (body) {
+          status.textContent = resp.status + ": " + (body && body.error || resp.statusText);
+          status.dataset.code = String(resp.status);
+        });
+      }).catch(function (err) {
+        status.textContent = String(err);
+      });
+    });
+  });
+})();
+`
+
+// adminScriptHash is the CSP source that allows adminScript.
+var adminScriptHash = func() string {
+	sum := sha256.Sum256([]byte(adminScript))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
 func (s *status) page(w http.ResponseWriter, base string, stats []breaker.Stats) {
 	d := pageData{Refresh: s.refresh, Admin: s.admin, Rows: make([]row, len(stats))}
 	for i, st := range stats {
@@ -317,7 +373,11 @@ func (s *status) page(w http.ResponseWriter, base string, stats []breaker.Stats)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	csp := "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	if s.admin {
+		csp += "; script-src " + adminScriptHash + "; connect-src 'self'"
+	}
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Referrer-Policy", "no-referrer")
 	_ = pageTemplate.Execute(w, d) // the data cannot fail to render; a write error means the client went away
 }
@@ -329,7 +389,10 @@ func when(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"when": when}).Parse(`<!DOCTYPE html>
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"when":   when,
+	"script": func() template.JS { return template.JS(adminScript) },
+}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -350,6 +413,10 @@ form{display:inline}
 <body>
 <h1>Circuit breakers</h1>
 <p>This page reloads every {{.Refresh}}s.</p>
+{{- if .Admin}}
+<p><label>Admin token <input id="admin-token" type="password" autocomplete="off" size="32"></label>
+<span id="action-status" role="status"></span></p>
+{{- end}}
 <table id="breakers" data-count="{{len .Rows}}">
 <thead><tr><th>Name</th><th>State</th><th>Consecutive failures</th><th>Trial successes</th><th>Calls</th><th>Successes</th><th>Failures</th><th>Rejected</th><th>Ignored</th><th>Last failure</th><th>Last state change</th>{{if .Admin}}<th>Actions</th>{{end}}</tr></thead>
 <tbody>
@@ -367,7 +434,7 @@ form{display:inline}
 <td data-field="last_failure_time">{{with when .LastFailureTime}}<time datetime="{{.}}">{{.}}</time>{{end}}</td>
 <td data-field="last_state_change">{{with when .LastStateChange}}<time datetime="{{.}}">{{.}}</time>{{end}}</td>
 {{- if $.Admin}}
-<td data-field="actions"><form method="post" action="{{.Reset}}"><button type="submit" data-action="reset">Reset</button></form> <form method="post" action="{{.ForceOpen}}"><button type="submit" data-action="force-open">Force open</button></form></td>
+<td data-field="actions"><form method="post" action="{{.Reset}}" data-admin><button type="submit" data-action="reset">Reset</button></form> <form method="post" action="{{.ForceOpen}}" data-admin><button type="submit" data-action="force-open">Force open</button></form></td>
 {{- end}}
 </tr>
 {{- else}}
@@ -375,6 +442,9 @@ form{display:inline}
 {{- end}}
 </tbody>
 </table>
+{{- if .Admin}}
+<script>{{script}}</script>
+{{- end}}
 </body>
 </html>
 `))

@@ -2,6 +2,8 @@ package httpbreaker_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"html"
@@ -340,7 +342,7 @@ func TestStatusAdminActions(t *testing.T) {
 var (
 	rowRE  = regexp.MustCompile(`<tr data-breaker="([^"]*)" data-state="([^"]*)" data-forced="([^"]*)">`)
 	hrefRE = regexp.MustCompile(`<a href="([^"]*)">`)
-	formRE = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+	formRE = regexp.MustCompile(`<form method="post" action="([^"]*)" data-admin>`)
 )
 
 // rows reads the page's breaker rows as name -> state.
@@ -387,12 +389,21 @@ func TestStatusHTMLPage(t *testing.T) {
 
 			assert.NotContains(t, r.body, hostile, "the hostile name is escaped")
 			assert.Contains(t, r.body, `&lt;script&gt;alert(1)&lt;/script&gt;`)
-			assert.NotContains(t, r.body, "<script")
+			csp := r.header.Get("Content-Security-Policy")
 
 			if tc.admin {
 				assert.Equal(t, 4, strings.Count(r.body, `data-action="reset"`))
 				assert.Equal(t, 4, strings.Count(r.body, `data-action="force-open"`))
+				assert.Equal(t, 1, strings.Count(r.body, "<script"), "the page's own script, and nothing else")
+				assert.Contains(t, r.body, `<input id="admin-token" type="password"`)
+				assert.Regexp(t, `script-src 'sha256-[A-Za-z0-9+/]+=*'; connect-src 'self'$`, csp, "only that script may run")
+				// A browser hashes the element's text exactly as served.
+				script := r.body[strings.Index(r.body, "<script>")+len("<script>") : strings.Index(r.body, "</script>")]
+				sum := sha256.Sum256([]byte(script))
+				assert.Contains(t, csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
 			} else {
+				assert.NotContains(t, r.body, "<script")
+				assert.NotContains(t, csp, "script-src", "no script may run")
 				assert.NotContains(t, r.body, "data-action")
 				assert.NotContains(t, r.body, "<form")
 			}

@@ -48,7 +48,7 @@ func newBenchSetup(b *testing.B) benchSetup {
 }
 
 func mustBreaker(b *testing.B, opts ...breaker.Option) *breaker.Breaker {
-	br, err := breaker.New("bench", append([]breaker.Option{breaker.WithFailureThreshold(math.MaxUint32)}, opts...)...)
+	br, err := breaker.New("bench", append([]breaker.Option{breaker.WithFailureThreshold(math.MaxInt32)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func BenchmarkClosedSuccess(b *testing.B) {
 		})
 		b.Run("case=attached-registry"+suffix, func(b *testing.B) {
 			s := newBenchSetup(b)
-			reg := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxUint32))
+			reg := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxInt32))
 			for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
 				if _, err := reg.Get(n); err != nil {
 					b.Fatal(err)
@@ -240,7 +240,7 @@ func BenchmarkOverFloor(b *testing.B) {
 					attribute.String("circuit_breaker.name", "bench"), attribute.String("circuit_breaker.outcome", "success")))}
 				var br *breaker.Breaker
 				if reg {
-					r := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxUint32))
+					r := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxInt32))
 					for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
 						if _, err := r.Get(n); err != nil {
 							b.Fatal(err)

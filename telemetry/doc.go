@@ -56,8 +56,17 @@
 //	    Prometheus: circuit_breaker_call_duration_seconds (histogram).
 //
 //	circuit_breaker.transitions  Int64Counter  {transition}
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state
-//	    State changes, counted as they happen.
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason
+//	    State changes, counted as they happen, with the breaker.Reason's
+//	    String form. The changes a breaker makes by itself have their series
+//	    created at 0 as soon as the breaker is seen (attached, or at its
+//	    first event or collection), so that the first trip shows as an
+//	    increase: closed to open for failure_threshold, failure_rate and
+//	    slow_calls, open to half_open for recovery_timeout, half_open to
+//	    closed for trials_succeeded, half_open to open for trial_failed.
+//	    Those caused by ForceOpen (force_open), Reset (reset) and
+//	    WithHalfOpenMaxWait (half_open_timeout) appear when they happen: at
+//	    most a dozen series per breaker.
 //	    Prometheus: circuit_breaker_transitions_total (counter).
 //
 //	circuit_breaker.consecutive_failures  Int64ObservableGauge  {failure}
@@ -65,6 +74,28 @@
 //	    The current run of failures while closed; the run that opened the
 //	    breaker while open or half-open (Stats.FailureCount).
 //	    Prometheus: circuit_breaker_consecutive_failures (gauge).
+//
+//	circuit_breaker.last_state_change_time  Float64ObservableGauge  s
+//	    attributes: circuit_breaker.name
+//	    When the breaker last changed state (or Reset ran), in seconds
+//	    since the Unix epoch on the breaker's clock (Stats.LastStateChange).
+//	    A breaker that never changed state reports 0, so that every breaker
+//	    has the series from the start: "for how long" is
+//	    time() - circuit_breaker_last_state_change_time_seconds, for the
+//	    series above 0 (an open or half-open breaker always is).
+//	    Prometheus: circuit_breaker_last_state_change_time_seconds (gauge).
+//
+//	circuit_breaker.forced  Int64ObservableUpDownCounter  {breaker}
+//	    attributes: circuit_breaker.name
+//	    1 while ForceOpen holds the breaker open (Stats.Forced), 0
+//	    otherwise: an operator's doing, not the dependency's.
+//	    Prometheus: circuit_breaker_forced (gauge).
+//
+//	circuit_breaker.shadow_mode  Int64ObservableUpDownCounter  {breaker}
+//	    attributes: circuit_breaker.name
+//	    1 while the breaker is in shadow mode (Stats.Shadow), 0 otherwise:
+//	    it may read open, but it runs every call, so it rejects none.
+//	    Prometheus: circuit_breaker_shadow_mode (gauge).
 //
 //	circuit_breaker.failure_ratio  Float64ObservableGauge  1
 //	    attributes: circuit_breaker.name
@@ -109,16 +140,24 @@
 // Events are added to the span already in the call's context, and only
 // when that span is recording; no span is started and no tracer is needed.
 // A state change that no call caused (Reset, ForceOpen, or the recovery
-// timeout noticed by State or Stats) has no span to go on.
+// timeout noticed by State or Stats) has no span to go on, unless it was
+// given a context that holds one (breaker.Breaker.Apply).
 //
 //	circuit_breaker.rejected
 //	    attributes: circuit_breaker.name, circuit_breaker.state
 //	    The breaker did not permit the call; the state is open or half_open.
 //
 //	circuit_breaker.state_change
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures, error.type, error.message, circuit_breaker.window.ratio, circuit_breaker.window.calls, circuit_breaker.origin, circuit_breaker.peer
 //	    The call caused a transition, for example the failure that opened
-//	    the breaker (reason failure_threshold).
+//	    the breaker (reason failure_threshold). Why it happened: error.type
+//	    (as semconv's ErrorType gives it) and error.message (truncated to
+//	    256 bytes) describe the error of the call that caused it, when one
+//	    did; circuit_breaker.window.ratio and .calls are the window of the
+//	    rate policy that tripped (reasons failure_rate and slow_calls);
+//	    circuit_breaker.origin (peer or cluster) and circuit_breaker.peer
+//	    name who decided a change applied with breaker.Breaker.Apply. Each
+//	    of these is present only when it applies.
 //
 // # Logs
 //
@@ -128,11 +167,14 @@
 // OpenTelemetry logs keeps them as they are.
 //
 //	"circuit breaker state changed"  WARN|INFO
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.consecutive_failures, error.type, error.message, circuit_breaker.window.ratio, circuit_breaker.window.calls, circuit_breaker.origin, circuit_breaker.peer
 //	    One record per state change: WARN when the breaker opens, INFO
 //	    otherwise. The reason is the breaker.Reason's String form, for
 //	    example failure_threshold, failure_rate, recovery_timeout,
-//	    trials_succeeded, trial_failed, force_open or reset.
+//	    trials_succeeded, trial_failed, force_open or reset. The other
+//	    attributes say why, as on the span event: the error that caused it
+//	    (message truncated to 256 bytes; never a metric label), the
+//	    tripping window, and who decided a remote change.
 //
 //	"circuit breaker rejected call"  DEBUG
 //	    attributes: circuit_breaker.name, circuit_breaker.state, circuit_breaker.suppressed
@@ -152,8 +194,14 @@
 //     otel_metric_overflow="true", so a registry of a few hundred breakers
 //     already loses some. Use sdkmetric.WithCardinalityLimit(0) (no limit;
 //     the registry's own limit, breaker.WithMaxBreakers, bounds the series)
-//     or at least 5 × the number of breakers + 1 (the calls and transitions
-//     counters have up to five series per breaker).
+//     or at least 12 × the number of breakers + 1 (the transitions counter
+//     has up to twelve series per breaker, six of them from the start).
+//   - A service.instance.id in the resource, unique to the process, when
+//     several replicas export to one Collector: its Prometheus exporter
+//     derives the instance label from it, and replicas without one merge
+//     into one series that jumps between their values (read as counter
+//     resets). The SDK's resource.Default() adds none; prom.NewHandler's
+//     resource does.
 //   - The translation strategy, when exporting to Prometheus with the OTel
 //     Prometheus exporter: pin
 //     WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
@@ -170,15 +218,29 @@
 // collector, in less than half the time for thousands of breakers, and
 // with prom.WithReader also feeds the readers of your SDK exports (OTLP,
 // for one). Attach telemetry either there or to your own MeterProvider,
-// not both: each attachment writes its own span events and logs.
+// not both: a second attachment is refused (see Concurrency).
 //
 // # Concurrency
 //
 // A [Telemetry] is safe for concurrent use. Events are handled on the
 // goroutine that publishes them (the caller's, with the default synchronous
 // bus); the call path takes no lock of its own and allocates nothing. The
-// collection callback reads each breaker's Stats, which may publish a due
-// open to half-open transition: it is counted and logged like any other.
-// Detaching is safe at any time; an event already being delivered may still
-// be recorded once.
+// collection callback reads each breaker with breaker.Breaker.Peek, which
+// reports a due transition (an open breaker whose recovery timeout passed
+// shows as half-open) without making it: the OpenTelemetry SDK runs
+// callbacks under its own lock, where running subscribers could deadlock.
+// The transition itself is made, counted and logged by the breaker's next
+// call, State or Stats. Detaching is safe at any time, also from an event
+// handler; an event already being delivered may still be recorded once.
+//
+// A registry or breaker can be attached once: a second attachment of the
+// same breakers, by this Telemetry or another (package prom's NewHandler
+// attaches one), is refused with [ErrAlreadyAttached], since it would
+// write every span event and log record twice. A breaker removed from an
+// attached registry (breaker.Registry.Remove, or idle eviction) is
+// forgotten: its observed series leave the next collection. With an
+// OpenTelemetry SDK, the series of the synchronous instruments (the
+// duration histogram and the transitions counter) stay in the SDK, which
+// offers no way to delete them; package prom's native /metrics page
+// deletes them too.
 package telemetry

@@ -99,6 +99,14 @@ func TestDocumentationMatchesEmitted(t *testing.T) {
 	b.ForceOpen()
 	e.clock.Advance(10 * time.Second)
 	require.ErrorIs(t, call(ctx, e.clock, b, 0, nil), breaker.ErrOpen)
+	// A rate policy's trip (its window) and a peer's decision (origin and
+	// peer) complete the attributes of a state change.
+	rated, err := e.reg.Get("rated", breaker.WithTripPolicy(breaker.FailureRate(0.5, 2, breaker.LastCalls(10))))
+	require.NoError(t, err)
+	require.ErrorIs(t, call(ctx, e.clock, rated, 0, errBoom), errBoom)
+	require.ErrorIs(t, call(ctx, e.clock, rated, 0, errBoom), errBoom)
+	_, err = rated.Apply(ctx, breaker.Remote{To: breaker.Closed, Reason: breaker.ReasonTrialsSucceeded, Origin: breaker.OriginPeer, Peer: "pod-7"})
+	require.NoError(t, err)
 	span.End()
 	// A breaker with both windowed trip policies, and one on an
 	// asynchronous bus of its own, so that every instrument is emitted.

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/telemetry/internal/series"
 )
 
 // entry holds what one attachment prepared for one breaker: the attribute
@@ -29,9 +30,9 @@ type entry struct {
 	stateObs    [3][]metric.ObserveOption // by state
 	nameObs     []metric.ObserveOption
 
-	shadowObs     atomic.Pointer[[]metric.ObserveOption]   // outcome shadow_rejected
-	transitionAdd [3][3]atomic.Pointer[[]metric.AddOption] // [from][to]
-	rejectedEvent [3]atomic.Pointer[[]trace.EventOption]   // by state
+	shadowObs     atomic.Pointer[[]metric.ObserveOption]                           // outcome shadow_rejected
+	transitionAdd [len(series.KnownTransitions)]atomic.Pointer[[]metric.AddOption] // by series.TransitionIndex
+	rejectedEvent [3]atomic.Pointer[[]trace.EventOption]                           // by state
 
 	// Rejection-log rate limit: the earliest time, in Unix nanoseconds on
 	// the breaker's clock, the next record may be written, and the
@@ -62,15 +63,16 @@ func newEntry(b *breaker.Breaker, r Recorder) *entry {
 }
 
 // transitionOpts returns the options for one transition of the breaker.
-func (e *entry) transitionOpts(from, to breaker.State) []metric.AddOption {
-	if int(from) >= len(states) || int(to) >= len(states) {
-		return []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to))}
+func (e *entry) transitionOpts(from, to breaker.State, reason breaker.Reason) []metric.AddOption {
+	i, ok := series.TransitionIndex(from, to, reason)
+	if !ok {
+		return []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to, reason))}
 	}
-	p := &e.transitionAdd[from][to]
+	p := &e.transitionAdd[i]
 	if opts := p.Load(); opts != nil {
 		return *opts
 	}
-	opts := []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to))}
+	opts := []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to, reason))}
 	p.Store(&opts)
 	return opts
 }

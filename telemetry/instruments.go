@@ -14,14 +14,20 @@ import (
 // records use the same flat dotted keys (no slog groups), so that a bridge
 // to OpenTelemetry logs keeps them as attribute keys.
 const (
-	keyName       = "circuit_breaker.name"
-	keyState      = "circuit_breaker.state"
-	keyOutcome    = "circuit_breaker.outcome"
-	keyFrom       = "circuit_breaker.from_state"
-	keyTo         = "circuit_breaker.to_state"
-	keyReason     = "circuit_breaker.reason"
-	keyFailures   = "circuit_breaker.consecutive_failures"
-	keySuppressed = "circuit_breaker.suppressed"
+	keyName         = "circuit_breaker.name"
+	keyState        = "circuit_breaker.state"
+	keyOutcome      = "circuit_breaker.outcome"
+	keyFrom         = "circuit_breaker.from_state"
+	keyTo           = "circuit_breaker.to_state"
+	keyReason       = "circuit_breaker.reason"
+	keyFailures     = "circuit_breaker.consecutive_failures"
+	keySuppressed   = "circuit_breaker.suppressed"
+	keyOrigin       = "circuit_breaker.origin"
+	keyPeer         = "circuit_breaker.peer"
+	keyWindowRatio  = "circuit_breaker.window.ratio"
+	keyWindowCalls  = "circuit_breaker.window.calls"
+	keyErrorType    = "error.type"
+	keyErrorMessage = "error.message"
 )
 
 // Span event names and log messages.
@@ -52,6 +58,9 @@ type instruments struct {
 	failureRatio metric.Float64ObservableGauge
 	slowRatio    metric.Float64ObservableGauge
 	slowCalls    metric.Int64ObservableCounter
+	lastChange   metric.Float64ObservableGauge
+	forced       metric.Int64ObservableUpDownCounter
+	shadow       metric.Int64ObservableUpDownCounter
 	// Observed from the attached asynchronous buses (see Telemetry.addBus).
 	dropped metric.Int64ObservableCounter
 	// Recorded from events, with the call's context.
@@ -74,6 +83,12 @@ func newInstruments(m metric.Meter) (instruments, error) {
 	err = errors.Join(err, e)
 	in.slowCalls, e = m.Int64ObservableCounter(series.SlowCalls.Name, metric.WithUnit(series.SlowCalls.Unit), metric.WithDescription(series.SlowCalls.Help))
 	err = errors.Join(err, e)
+	in.lastChange, e = m.Float64ObservableGauge(series.LastStateChange.Name, metric.WithUnit(series.LastStateChange.Unit), metric.WithDescription(series.LastStateChange.Help))
+	err = errors.Join(err, e)
+	in.forced, e = m.Int64ObservableUpDownCounter(series.Forced.Name, metric.WithUnit(series.Forced.Unit), metric.WithDescription(series.Forced.Help))
+	err = errors.Join(err, e)
+	in.shadow, e = m.Int64ObservableUpDownCounter(series.ShadowMode.Name, metric.WithUnit(series.ShadowMode.Unit), metric.WithDescription(series.ShadowMode.Help))
+	err = errors.Join(err, e)
 	in.dropped, e = m.Int64ObservableCounter(series.Dropped.Name, metric.WithUnit(series.Dropped.Unit), metric.WithDescription(series.Dropped.Help))
 	err = errors.Join(err, e)
 	in.duration, e = m.Float64Histogram(series.Duration.Name,
@@ -88,7 +103,7 @@ func newInstruments(m metric.Meter) (instruments, error) {
 // observables returns the instruments one attachment's collection callback
 // observes.
 func (in *instruments) observables() []metric.Observable {
-	return []metric.Observable{in.state, in.calls, in.consecutive, in.failureRatio, in.slowRatio, in.slowCalls}
+	return []metric.Observable{in.state, in.calls, in.consecutive, in.failureRatio, in.slowRatio, in.slowCalls, in.lastChange, in.forced, in.shadow}
 }
 
 // observer reports the series of one breaker (its entry) to an OpenTelemetry
@@ -111,6 +126,11 @@ func (v *observer) Calls(o breaker.Outcome, n int64) {
 }
 
 func (v *observer) Consecutive(n int64) { v.o.ObserveInt64(v.in.consecutive, n, v.ent.nameObs...) }
+func (v *observer) LastStateChange(s float64) {
+	v.o.ObserveFloat64(v.in.lastChange, s, v.ent.nameObs...)
+}
+func (v *observer) Forced(x int64)     { v.o.ObserveInt64(v.in.forced, x, v.ent.nameObs...) }
+func (v *observer) ShadowMode(x int64) { v.o.ObserveInt64(v.in.shadow, x, v.ent.nameObs...) }
 func (v *observer) FailureRatio(r float64) {
 	v.o.ObserveFloat64(v.in.failureRatio, r, v.ent.nameObs...)
 }
@@ -121,7 +141,7 @@ func (v *observer) SlowCalls(n int64)       { v.o.ObserveInt64(v.in.slowCalls, n
 // calls counter agrees exactly with it.
 func (v *observer) observe(ent *entry) {
 	v.ent = ent
-	series.Visit(ent.b.Stats(), v)
+	series.Visit(ent.b.Peek(), v)
 }
 
 // outcomeSet and the other helpers build the attribute sets of one breaker.
@@ -133,6 +153,7 @@ func stateSet(name attribute.KeyValue, s breaker.State) attribute.Set {
 	return attribute.NewSet(name, attribute.String(keyState, s.String()))
 }
 
-func transitionSet(name attribute.KeyValue, from, to breaker.State) attribute.Set {
-	return attribute.NewSet(name, attribute.String(keyFrom, from.String()), attribute.String(keyTo, to.String()))
+func transitionSet(name attribute.KeyValue, from, to breaker.State, reason breaker.Reason) attribute.Set {
+	return attribute.NewSet(name, attribute.String(keyFrom, from.String()), attribute.String(keyTo, to.String()),
+		attribute.String(keyReason, reason.String()))
 }

@@ -25,6 +25,13 @@ func stateLog(level slog.Level, from, to, reason string, failures int64) capture
 	}}
 }
 
+// withCause adds the error of runScenario's failing calls to a record.
+func withCause(c captured) captured {
+	c.attrs["error.type"] = "*errors.errorString"
+	c.attrs["error.message"] = errBoom.Error()
+	return c
+}
+
 func rejectedLog(state string, suppressed uint64) captured {
 	return captured{level: slog.LevelDebug, msg: "circuit breaker rejected call", attrs: map[string]any{
 		"circuit_breaker.name":       "model_server",
@@ -50,7 +57,7 @@ func TestLogsScenario(t *testing.T) {
 
 	recs := e.logs.records()
 	assert.Equal(t, []captured{
-		stateLog(slog.LevelWarn, "closed", "open", "failure_threshold", 2),
+		withCause(stateLog(slog.LevelWarn, "closed", "open", "failure_threshold", 2)),
 		rejectedLog("open", 0), // the first rejection is logged, the next two are not
 		stateLog(slog.LevelInfo, "open", "half_open", "recovery_timeout", 2),
 		stateLog(slog.LevelInfo, "half_open", "closed", "trials_succeeded", 0),

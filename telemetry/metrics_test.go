@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,9 +37,80 @@ func outcomeSet(n, o string) attribute.Set {
 	return set(name(n), attribute.String("circuit_breaker.outcome", o))
 }
 
-func transitionSet(n, from, to string) attribute.Set {
-	return set(name(n), attribute.String("circuit_breaker.from_state", from), attribute.String("circuit_breaker.to_state", to))
+func transitionSet(n, from, to, reason string) attribute.Set {
+	return set(name(n), attribute.String("circuit_breaker.from_state", from), attribute.String("circuit_breaker.to_state", to),
+		attribute.String("circuit_breaker.reason", reason))
 }
+
+// precreated are the transitions whose series a breaker has at 0 from the
+// start, as from, to and reason.
+var precreated = [][3]string{
+	{"closed", "open", "failure_threshold"},
+	{"closed", "open", "failure_rate"},
+	{"closed", "open", "slow_calls"},
+	{"open", "half_open", "recovery_timeout"},
+	{"half_open", "closed", "trials_succeeded"},
+	{"half_open", "open", "trial_failed"},
+}
+
+// transitionPoints returns breaker n's transitions data points: the
+// precreated ones at 0, but for those counted, given as "from to reason"
+// and their count, which may add others.
+func transitionPoints(n string, counted map[string]int64) []metricdata.DataPoint[int64] {
+	var out []metricdata.DataPoint[int64]
+	seen := map[string]bool{}
+	for _, k := range precreated {
+		key := k[0] + " " + k[1] + " " + k[2]
+		seen[key] = true
+		out = append(out, metricdata.DataPoint[int64]{Attributes: transitionSet(n, k[0], k[1], k[2]), Value: counted[key]})
+	}
+	for key, v := range counted {
+		if !seen[key] {
+			f := strings.Fields(key)
+			out = append(out, metricdata.DataPoint[int64]{Attributes: transitionSet(n, f[0], f[1], f[2]), Value: v})
+		}
+	}
+	return out
+}
+
+// nameGauge builds a one-series-per-breaker metric's expected data points.
+func namePoints[N int64 | float64](values map[string]N) []metricdata.DataPoint[N] {
+	var out []metricdata.DataPoint[N]
+	for n, v := range values {
+		out = append(out, metricdata.DataPoint[N]{Attributes: set(name(n)), Value: v})
+	}
+	return out
+}
+
+func lastChangeMetric(values map[string]float64) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.last_state_change_time",
+		Description: "When the circuit breaker last changed state, in seconds since the Unix epoch; 0 if it never did.",
+		Unit:        "s",
+		Data:        metricdata.Gauge[float64]{DataPoints: namePoints(values)},
+	}
+}
+
+func forcedMetric(values map[string]int64) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.forced",
+		Description: "Whether the circuit breaker is held open by ForceOpen: 1 if it is, 0 if not.",
+		Unit:        "{breaker}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: false, DataPoints: namePoints(values)},
+	}
+}
+
+func shadowMetric(values map[string]int64) metricdata.Metrics {
+	return metricdata.Metrics{
+		Name:        "circuit_breaker.shadow_mode",
+		Description: "Whether the circuit breaker is in shadow mode, running the calls it would reject: 1 if it is, 0 if not.",
+		Unit:        "{breaker}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: false, DataPoints: namePoints(values)},
+	}
+}
+
+// unix is t in seconds since the epoch.
+func unix(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }
 
 // statePoints returns the three state data points of a breaker in state s.
 func statePoints(n, s string) []metricdata.DataPoint[int64] {
@@ -124,7 +196,7 @@ func durationMetric(points ...metricdata.HistogramDataPoint[float64]) metricdata
 func transitionsMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
 	return metricdata.Metrics{
 		Name:        "circuit_breaker.transitions",
-		Description: "State transitions of the circuit breaker.",
+		Description: "State transitions of the circuit breaker, by reason.",
 		Unit:        "{transition}",
 		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points},
 	}
@@ -145,11 +217,16 @@ func TestMetricsScenario(t *testing.T) {
 	e := newEnv(t)
 	b := e.get(t, "model_server")
 
-	// Before any call: the observed instruments only.
+	// Before any call: the observed instruments, and the transitions a
+	// breaker makes by itself at 0. Never changed state: 0.
 	assertMetrics(t, []metricdata.Metrics{
 		stateMetric(statePoints("model_server", "closed")...),
 		callsMetric(callPoints("model_server", 0, 0, 0, 0)...),
 		consecutiveMetric(metricdata.DataPoint[int64]{Attributes: set(name("model_server")), Value: 0}),
+		transitionsMetric(transitionPoints("model_server", nil)...),
+		lastChangeMetric(map[string]float64{"model_server": 0}),
+		forcedMetric(map[string]int64{"model_server": 0}),
+		shadowMetric(map[string]int64{"model_server": 0}),
 	}, e.collect(t))
 
 	runScenario(t, context.Background(), e.clock, b)
@@ -174,12 +251,16 @@ func TestMetricsScenario(t *testing.T) {
 			histPoint(outcomeSet("search", "success"), 0.002),
 			histPoint(outcomeSet("search", "failure"), 0.001),
 		),
-		transitionsMetric(
-			metricdata.DataPoint[int64]{Attributes: transitionSet("model_server", "closed", "open"), Value: 1},
-			metricdata.DataPoint[int64]{Attributes: transitionSet("model_server", "open", "half_open"), Value: 1},
-			metricdata.DataPoint[int64]{Attributes: transitionSet("model_server", "half_open", "closed"), Value: 1},
-		),
+		transitionsMetric(append(transitionPoints("model_server", map[string]int64{
+			"closed open failure_threshold":     1,
+			"open half_open recovery_timeout":   1,
+			"half_open closed trials_succeeded": 1,
+		}), transitionPoints("search", nil)...)...),
+		lastChangeMetric(map[string]float64{"model_server": unix(b.Stats().LastStateChange), "search": 0}),
+		forcedMetric(map[string]int64{"model_server": 0, "search": 0}),
+		shadowMetric(map[string]int64{"model_server": 0, "search": 0}),
 	}, got)
+	require.False(t, b.Stats().LastStateChange.IsZero())
 
 	// The calls counter is the breaker's totals, exactly.
 	s := b.Stats()
@@ -204,17 +285,49 @@ func TestMetricsOpenState(t *testing.T) {
 	metricdatatest.AssertEqual(t, consecutiveMetric(metricdata.DataPoint[int64]{Attributes: set(name("db")), Value: 2}),
 		got["circuit_breaker.consecutive_failures"], metricdatatest.IgnoreTimestamp())
 
-	// The recovery timeout passes with no call: collection notices it
-	// (through Stats), so the gauge never shows a stale open, and the
-	// transition it causes is counted.
+	// The recovery timeout passes with no call: collection shows the
+	// breaker as the next call will find it (half-open, since the moment
+	// the timeout passed), so the gauge never shows a stale open, but it
+	// makes no transition itself (a collection callback runs under the
+	// SDK's lock, where subscribers must not run). The next call, State or
+	// Stats makes it, and it is counted then.
 	e.clock.Advance(30 * time.Second)
 	got = e.collect(t)
 	metricdatatest.AssertEqual(t, stateMetric(statePoints("db", "half_open")...), got["circuit_breaker.state"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, transitionsMetric(transitionPoints("db", map[string]int64{
+		"closed open failure_threshold": 1,
+	})...), got["circuit_breaker.transitions"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, lastChangeMetric(map[string]float64{"db": unix(t0.Add(30 * time.Second))}),
+		got["circuit_breaker.last_state_change_time"], metricdatatest.IgnoreTimestamp())
+	require.Equal(t, breaker.HalfOpen, b.State())
 	got = e.collect(t)
-	metricdatatest.AssertEqual(t, transitionsMetric(
-		metricdata.DataPoint[int64]{Attributes: transitionSet("db", "closed", "open"), Value: 1},
-		metricdata.DataPoint[int64]{Attributes: transitionSet("db", "open", "half_open"), Value: 1},
-	), got["circuit_breaker.transitions"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, transitionsMetric(transitionPoints("db", map[string]int64{
+		"closed open failure_threshold":   1,
+		"open half_open recovery_timeout": 1,
+	})...), got["circuit_breaker.transitions"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, lastChangeMetric(map[string]float64{"db": unix(t0.Add(30 * time.Second))}),
+		got["circuit_breaker.last_state_change_time"], metricdatatest.IgnoreTimestamp())
+}
+
+// ForceOpen and Reset are counted with their reasons, born when they
+// happen; the forced gauge is 1 while the breaker is held open.
+func TestMetricsForceOpenAndReset(t *testing.T) {
+	e := newEnv(t)
+	b := e.get(t, "db")
+	b.ForceOpen()
+	got := e.collect(t)
+	metricdatatest.AssertEqual(t, forcedMetric(map[string]int64{"db": 1}), got["circuit_breaker.forced"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, stateMetric(statePoints("db", "open")...), got["circuit_breaker.state"], metricdatatest.IgnoreTimestamp())
+	e.clock.Advance(time.Minute)
+	b.Reset()
+	got = e.collect(t)
+	metricdatatest.AssertEqual(t, forcedMetric(map[string]int64{"db": 0}), got["circuit_breaker.forced"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, transitionsMetric(transitionPoints("db", map[string]int64{
+		"closed open force_open": 1,
+		"open closed reset":      1,
+	})...), got["circuit_breaker.transitions"], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, lastChangeMetric(map[string]float64{"db": unix(t0.Add(time.Minute))}),
+		got["circuit_breaker.last_state_change_time"], metricdatatest.IgnoreTimestamp())
 }
 
 func TestDetachStopsRecording(t *testing.T) {
@@ -235,7 +348,10 @@ func TestDetachStopsRecording(t *testing.T) {
 	assert.NotContains(t, got, "circuit_breaker.state", "the callback is unregistered")
 	assert.NotContains(t, got, "circuit_breaker.calls")
 	assert.NotContains(t, got, "circuit_breaker.consecutive_failures")
-	assert.NotContains(t, got, "circuit_breaker.transitions", "no transition recorded after detaching")
+	// The transitions created at 0 on attaching stay 0.
+	for _, p := range got["circuit_breaker.transitions"].Data.(metricdata.Sum[int64]).DataPoints {
+		assert.Zero(t, p.Value, "no transition recorded after detaching: %v", p.Attributes.Encoded(attribute.DefaultEncoder()))
+	}
 	// The histogram keeps what was recorded before, and nothing more.
 	metricdatatest.AssertEqual(t, durationMetric(histPoint(outcomeSet("db", "success"), 0.001)),
 		got["circuit_breaker.call.duration"], metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
@@ -266,6 +382,10 @@ func TestAttachBreaker(t *testing.T) {
 		callsMetric(callPoints("payments", 1, 0, 0, 0)...),
 		consecutiveMetric(metricdata.DataPoint[int64]{Attributes: set(name("payments")), Value: 0}),
 		durationMetric(histPoint(outcomeSet("payments", "success"), 0.05)),
+		transitionsMetric(transitionPoints("payments", nil)...),
+		lastChangeMetric(map[string]float64{"payments": 0}),
+		forcedMetric(map[string]int64{"payments": 0}),
+		shadowMetric(map[string]int64{"payments": 0}),
 	}, collect(t, reader))
 
 	detach()
@@ -372,6 +492,7 @@ func TestMetricsShadowMode(t *testing.T) {
 		callPoints("plain", 1, 0, 0, 0)...)...,
 	), got["circuit_breaker.calls"], metricdatatest.IgnoreTimestamp())
 	assert.Equal(t, uint64(3), b.Stats().TotalCalls)
+	metricdatatest.AssertEqual(t, shadowMetric(map[string]int64{"canary": 1, "plain": 0}), got["circuit_breaker.shadow_mode"], metricdatatest.IgnoreTimestamp())
 }
 
 func ratioMetric(name, desc string, points ...metricdata.DataPoint[float64]) metricdata.Metrics {
@@ -469,9 +590,14 @@ func TestMetricsEventsDropped(t *testing.T) {
 	defer unsubscribe()
 	detach, err := tel.AttachRegistry(reg)
 	require.NoError(t, err)
-	// The same bus attached a second time, through one of its breakers, is
-	// still counted once.
-	detach2, err := tel.AttachBreaker(b)
+	// A breaker of the registry cannot be attached a second time...
+	_, err = tel.AttachBreaker(b)
+	require.ErrorIs(t, err, telemetry.ErrAlreadyAttached)
+	// ...but the same bus, attached a second time through a breaker of its
+	// own, is still counted once.
+	own, err := breaker.New("own", breaker.WithEventBus(bus))
+	require.NoError(t, err)
+	detach2, err := tel.AttachBreaker(own)
 	require.NoError(t, err)
 
 	ctx := context.Background()

@@ -26,7 +26,9 @@ type Recorder interface {
 	// attaching for the breakers a registry already holds, otherwise on
 	// b's first event or collection. Events of b that race to be first may
 	// call it more than once; one result is kept and the others are
-	// dropped, so ForBreaker should do nothing but build its result.
+	// dropped, so ForBreaker should do nothing but build its result, and
+	// what it does to shared state (such as creating b's series) must be
+	// harmless to repeat.
 	ForBreaker(b *breaker.Breaker) BreakerRecorder
 }
 
@@ -41,9 +43,10 @@ type BreakerRecorder interface {
 	// span for an exemplar. Rejected and shadow-rejected calls are not
 	// recorded.
 	RecordCall(ctx context.Context, outcome breaker.Outcome, d time.Duration)
-	// RecordTransition records a state change, with the context of the
-	// call that caused it or context.Background() when none did.
-	RecordTransition(ctx context.Context, from, to breaker.State)
+	// RecordTransition records a state change and its reason, with the
+	// context of the call that caused it or context.Background() when none
+	// did.
+	RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason)
 }
 
 // WithRecorder adds r to what records the breakers' call durations and

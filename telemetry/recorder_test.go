@@ -46,10 +46,10 @@ func (b *fakeBreakerRecorder) RecordCall(ctx context.Context, o breaker.Outcome,
 	b.r.calls = append(b.r.calls, b.name+" "+o.String()+" "+d.String()+" "+ctx.Value(ctxKey{}).(string))
 }
 
-func (b *fakeBreakerRecorder) RecordTransition(_ context.Context, from, to breaker.State) {
+func (b *fakeBreakerRecorder) RecordTransition(_ context.Context, from, to breaker.State, reason breaker.Reason) {
 	b.r.mu.Lock()
 	defer b.r.mu.Unlock()
-	b.r.moves = append(b.r.moves, b.name+" "+from.String()+"->"+to.String())
+	b.r.moves = append(b.r.moves, b.name+" "+from.String()+"->"+to.String()+" "+reason.String())
 }
 
 // A Recorder gets every admitted call and transition once, with the call's
@@ -92,7 +92,7 @@ func TestRecorder(t *testing.T) {
 		"late failure 1ms req",
 		"late failure 2ms req",
 	}, rec.calls)
-	assert.Equal(t, []string{"late closed->open", "late open->closed"}, rec.moves)
+	assert.Equal(t, []string{"late closed->open failure_threshold", "late open->closed reset"}, rec.moves)
 	assert.Len(t, logs.records(), 2, "the logs are written once per change")
 
 	detach()

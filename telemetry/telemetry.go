@@ -3,15 +3,21 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fusebox-go/fusebox/breaker"
@@ -79,10 +85,14 @@ func (t *Telemetry) AttachRegistry(reg *breaker.Registry) (detach func(), err er
 		return nil, errors.New("telemetry: AttachRegistry called with a nil registry")
 	}
 	a := &attachment{t: t, reg: reg, seed: maphash.MakeSeed()}
+	if err := claim(a); err != nil {
+		return nil, err
+	}
 	reg.Range(func(b *breaker.Breaker) bool {
 		a.entry(b)
 		return true
 	})
+	a.stopRemove = reg.OnRemove(a.forget)
 	return a.start(reg.Events())
 }
 
@@ -98,7 +108,71 @@ func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error)
 		return nil, errors.New("telemetry: AttachBreaker called with a nil breaker")
 	}
 	a := &attachment{t: t, only: b, onlyEntry: newEntry(b, t.cfg.recorder)}
+	if err := claim(a); err != nil {
+		return nil, err
+	}
+	t.precreate(a.onlyEntry)
 	return a.start(b.Events())
+}
+
+// ErrAlreadyAttached is returned by AttachRegistry and AttachBreaker when
+// the registry or breaker is already observed by an attachment that has
+// not been detached (of this or another Telemetry, for example one made by
+// package prom's NewHandler): a second one would write every span event
+// and log record twice. To export the same instruments to several
+// backends, give one MeterProvider several readers (prom.WithReader).
+var ErrAlreadyAttached = errors.New("telemetry: already attached")
+
+// attached holds the attachments not yet detached, to refuse a second one
+// for the same breakers.
+var attached struct {
+	sync.Mutex
+	list []*attachment
+}
+
+// claim records a, unless an attachment already observes one of the same
+// breakers.
+func claim(a *attachment) error {
+	attached.Lock()
+	defer attached.Unlock()
+	for _, o := range attached.list {
+		if a.overlaps(o) {
+			what := "registry"
+			if a.only != nil {
+				what = "breaker " + strconv.Quote(a.only.Name())
+			}
+			return fmt.Errorf("%w: the %s is observed by an attachment that was not detached", ErrAlreadyAttached, what)
+		}
+	}
+	attached.list = append(attached.list, a)
+	return nil
+}
+
+// release forgets a.
+func release(a *attachment) {
+	attached.Lock()
+	defer attached.Unlock()
+	attached.list = slices.DeleteFunc(attached.list, func(o *attachment) bool { return o == a })
+}
+
+// overlaps reports whether a and o observe a breaker in common.
+func (a *attachment) overlaps(o *attachment) bool {
+	switch {
+	case a.reg != nil && o.reg != nil:
+		return a.reg == o.reg
+	case a.only != nil && o.only != nil:
+		return a.only == o.only
+	case a.reg != nil:
+		return a.holds(o.only)
+	default:
+		return o.holds(a.only)
+	}
+}
+
+// holds reports whether the registry of a holds b.
+func (a *attachment) holds(b *breaker.Breaker) bool {
+	found, ok := a.reg.Lookup(b.Name())
+	return ok && found == b
 }
 
 // cacheSlots is the size of an attachment's entry cache.
@@ -124,6 +198,7 @@ type attachment struct {
 
 	detached    atomic.Bool
 	unsubscribe func()
+	stopRemove  func() // AttachRegistry: the registry's OnRemove
 	callback    metric.Registration
 	async       *events.Async[breaker.Event] // the bus, when asynchronous
 	once        sync.Once
@@ -132,11 +207,13 @@ type attachment struct {
 func (a *attachment) start(bus events.Bus[breaker.Event]) (func(), error) {
 	cb, err := a.t.meter.RegisterCallback(a.observe, a.t.inst.observables()...)
 	if err != nil {
+		a.undo()
 		return nil, err
 	}
 	a.callback = cb
 	if async, ok := bus.(*events.Async[breaker.Event]); ok && async != nil {
 		if err := a.t.addBus(async); err != nil {
+			a.undo()
 			return nil, errors.Join(err, cb.Unregister())
 		}
 		a.async = async
@@ -147,7 +224,9 @@ func (a *attachment) start(bus events.Bus[breaker.Event]) (func(), error) {
 	return a.detach, nil
 }
 
-// detach unsubscribes and unregisters the callback, once.
+// detach unsubscribes and unregisters the callback, once. It never runs
+// subscribers or waits for a collection, so it is safe from anywhere,
+// including an event handler.
 func (a *attachment) detach() {
 	a.once.Do(func() {
 		a.detached.Store(true)
@@ -160,7 +239,27 @@ func (a *attachment) detach() {
 		if a.async != nil {
 			a.t.removeBus(a.async)
 		}
+		a.undo()
 	})
+}
+
+// undo releases what an attachment holds besides its subscription and
+// callback: its claim and the registry's OnRemove.
+func (a *attachment) undo() {
+	if a.stopRemove != nil {
+		a.stopRemove()
+	}
+	release(a)
+}
+
+// forget drops what the attachment prepared for a breaker removed from its
+// registry, so that it is no longer reported.
+func (a *attachment) forget(b *breaker.Breaker) {
+	a.entries.Delete(b)
+	slot := &a.cache[maphash.Comparable(a.seed, b)%cacheSlots]
+	if ent := slot.Load(); ent != nil && ent.b == b {
+		slot.CompareAndSwap(ent, nil)
+	}
 }
 
 // addBus counts one more attachment to bus, and starts observing its drops
@@ -249,11 +348,34 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 	}
 	v, ok := a.entries.Load(b)
 	if !ok {
-		v, _ = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder))
+		// Only the registry's own breakers: one made with New and the
+		// registry's bus (WithEventBus(reg.Events())), or one removed while
+		// its events were on their way, must not grow the attachment past
+		// the registry's limit.
+		if !a.holds(b) {
+			return nil
+		}
+		var loaded bool
+		if v, loaded = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder)); !loaded {
+			a.t.precreate(v.(*entry))
+		}
 	}
 	ent := v.(*entry)
 	slot.CompareAndSwap(nil, ent)
 	return ent
+}
+
+// precreate creates the transitions series that series.KnownTransitions
+// marks precreated, at 0, for a breaker seen for the first time.
+func (t *Telemetry) precreate(ent *entry) {
+	if t.noop {
+		return
+	}
+	for _, k := range series.KnownTransitions {
+		if k.Precreated {
+			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason)...)
+		}
+	}
 }
 
 // observe is the collection callback.
@@ -318,7 +440,7 @@ func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
 	}
 	now := e.Breaker.Now().UnixNano()
 	next := ent.nextLog.Load()
-	if now < next || !ent.nextLog.CompareAndSwap(next, now+int64(t.cfg.rejectEvery)) {
+	if now < next || !ent.nextLog.CompareAndSwap(next, addSat(now, int64(t.cfg.rejectEvery))) {
 		ent.suppressed.Add(1)
 		return
 	}
@@ -329,35 +451,91 @@ func (t *Telemetry) rejected(ctx context.Context, ent *entry, e breaker.Event) {
 	)
 }
 
-// stateChanged counts a transition, adds its span event and logs it.
+// maxCauseBytes bounds the error message a state change carries in its
+// span event and log record.
+const maxCauseBytes = 256
+
+// stateChanged counts a transition, adds its span event and logs it, with
+// why it happened: the reason, the error of the call that caused it, the
+// tripping window, and where it came from.
 func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
 	if !t.noop {
-		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To)...)
+		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To, e.Reason)...)
 	}
 	if ent.rec != nil {
-		ent.rec.RecordTransition(ctx, e.From, e.To)
+		ent.rec.RecordTransition(ctx, e.From, e.To, e.Reason)
 	}
 	from, to, reason := e.From.String(), e.To.String(), e.Reason.String()
+	var cause, causeType string
+	if e.Cause != nil {
+		cause = truncate(e.Cause.Error(), maxCauseBytes)
+		causeType = semconv.ErrorType(e.Cause).Value.AsString()
+	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.AddEvent(eventStateChange, trace.WithAttributes(
+		attrs := make([]attribute.KeyValue, 0, 11)
+		attrs = append(attrs,
 			ent.name,
 			attribute.String(keyFrom, from),
 			attribute.String(keyTo, to),
 			attribute.String(keyReason, reason),
 			attribute.Int(keyFailures, e.ConsecutiveFailures),
-		))
+		)
+		if e.Origin != breaker.OriginLocal {
+			attrs = append(attrs, attribute.String(keyOrigin, e.Origin.String()), attribute.String(keyPeer, e.Peer))
+		}
+		if e.Cause != nil {
+			attrs = append(attrs, attribute.String(keyErrorType, causeType), attribute.String(keyErrorMessage, cause))
+		}
+		if w := e.Window; w != nil {
+			attrs = append(attrs, attribute.Float64(keyWindowRatio, w.Ratio), attribute.Int(keyWindowCalls, w.Calls))
+		}
+		span.AddEvent(eventStateChange, trace.WithAttributes(attrs...))
 	}
 	level := slog.LevelInfo
 	if e.To == breaker.Open {
 		level = slog.LevelWarn
 	}
-	t.logger().LogAttrs(ctx, level, msgStateChange,
+	logger := t.logger()
+	if !logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 11)
+	attrs = append(attrs,
 		slog.String(keyName, ent.b.Name()),
 		slog.String(keyFrom, from),
 		slog.String(keyTo, to),
 		slog.String(keyReason, reason),
 		slog.Int(keyFailures, e.ConsecutiveFailures),
 	)
+	if e.Origin != breaker.OriginLocal {
+		attrs = append(attrs, slog.String(keyOrigin, e.Origin.String()), slog.String(keyPeer, e.Peer))
+	}
+	if e.Cause != nil {
+		attrs = append(attrs, slog.String(keyErrorType, causeType), slog.String(keyErrorMessage, cause))
+	}
+	if w := e.Window; w != nil {
+		attrs = append(attrs, slog.Float64(keyWindowRatio, w.Ratio), slog.Int(keyWindowCalls, w.Calls))
+	}
+	logger.LogAttrs(ctx, level, msgStateChange, attrs...)
+}
+
+// truncate cuts s to at most n bytes, at a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// addSat adds without wrapping past math.MaxInt64.
+func addSat(t, d int64) int64 {
+	if d > 0 && t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return t + d
 }
 
 // logger returns the configured logger, or the default one as of now.

@@ -67,8 +67,11 @@ func TestSpanEventsOnCallerSpan(t *testing.T) {
 	spans := rec.Ended()
 	require.Len(t, spans, 1, "no span of its own")
 	assert.Equal(t, "checkout", spans[0].Name())
+	opened := stateChange("closed", "open", "failure_threshold", 2)
+	opened.Attrs["error.type"] = attribute.StringValue("*errors.errorString")
+	opened.Attrs["error.message"] = attribute.StringValue(errBoom.Error())
 	assert.Equal(t, []spanEvent{
-		stateChange("closed", "open", "failure_threshold", 2),
+		opened,
 		rejected("open"),
 		rejected("open"),
 		rejected("open"),

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/httpbreaker"
 )
 
@@ -65,6 +66,9 @@ type appConfig struct {
 	sleep      func(time.Duration)
 	seed       uint64
 	adminToken string
+	// bus carries the breakers' events; nil: the registry's own
+	// (synchronous) bus.
+	bus events.Bus[breaker.Event]
 }
 
 // newApp builds the demo and starts its simulated dependencies. Close stops
@@ -72,7 +76,7 @@ type appConfig struct {
 func newApp(cfg appConfig) (*app, error) {
 	a := &app{
 		sc: cfg.scenario, clock: cfg.clock, start: cfg.clock.Now(), sleep: cfg.sleep,
-		reg:    breaker.NewRegistry(breaker.WithClock(cfg.clock)),
+		reg:    newRegistry(cfg),
 		rng:    rand.New(rand.NewPCG(cfg.seed, 1)),
 		deps:   map[string]*depServer{},
 		mux:    http.NewServeMux(),
@@ -108,6 +112,15 @@ func newApp(cfg appConfig) (*app, error) {
 	}
 	a.routes(cfg)
 	return a, nil
+}
+
+// newRegistry returns the demo's registry, on cfg's clock and bus.
+func newRegistry(cfg appConfig) *breaker.Registry {
+	opts := []breaker.Option{breaker.WithClock(cfg.clock)}
+	if cfg.bus != nil {
+		opts = append(opts, breaker.WithEventBus(cfg.bus))
+	}
+	return breaker.NewRegistry(opts...)
 }
 
 func (a *app) routes(cfg appConfig) {

@@ -103,7 +103,7 @@ func TestRoutes(t *testing.T) {
 	for range 12 {
 		a.step(context.Background())
 	}
-	resp, body = get(t, a.selfURL+"/api/predict")
+	resp, _ = get(t, a.selfURL+"/api/predict")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the middleware rejects while model_server is open")
 	assert.Equal(t, "60", resp.Header.Get("Retry-After"))
 
@@ -122,7 +122,7 @@ func TestRoutes(t *testing.T) {
 		assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="`+name+`",circuit_breaker_state="open"`)
 	}
 	assert.Contains(t, page, `circuit_breaker_calls_total{circuit_breaker_name="model_server",circuit_breaker_outcome="rejected"`)
-	assert.Contains(t, page, `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="database",circuit_breaker_to_state="open"`)
+	assert.Contains(t, page, `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="database",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"`)
 
 	_, page = get(t, a.selfURL+"/breakers/?format=html")
 	assert.Contains(t, page, `data-breaker="database"`)
@@ -159,6 +159,33 @@ func TestAdminOffWithoutToken(t *testing.T) {
 	assert.Equal(t, breaker.Closed, db.State())
 }
 
+// The health check mode answers for a container: 0 when the URL says 200.
+func TestHealthcheck(t *testing.T) {
+	a, _ := startApp(t, scenarios()["calm"], "")
+	require.NoError(t, healthcheck(a.selfURL+"/healthz"))
+	assert.ErrorContains(t, healthcheck(a.selfURL+"/nope"), "404")
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	assert.Error(t, healthcheck(srv.URL+"/healthz"), "nothing listens")
+}
+
+// With an asynchronous bus the demo's page also shows the events it drops.
+func TestAsyncBusShowsDroppedEvents(t *testing.T) {
+	bus := events.NewAsync[breaker.Event](16)
+	t.Cleanup(func() { require.NoError(t, bus.Close()) })
+	clock := breakertest.NewClock(time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC))
+	a, err := newApp(appConfig{scenario: scenarios()["calm"], clock: clock, seed: 1, bus: bus})
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	assert.Same(t, bus, a.reg.Events())
+	h, err := prom.NewHandler(a.reg, prom.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, h.Shutdown(context.Background())) })
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	assert.Contains(t, rec.Body.String(), "\ncircuit_breaker_events_dropped_total")
+}
+
 func TestScenariosAreConsistent(t *testing.T) {
 	for name, sc := range scenarios() {
 		assert.Equal(t, name, sc.name)
@@ -182,8 +209,14 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, 20.0, o.speed)
 	assert.Equal(t, 3*time.Second, o.duration)
 
+	o, err = parseFlags([]string{"-event-queue", "64", "-healthcheck", "http://127.0.0.1:8080/healthz"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 64, o.eventQueue)
+	assert.Equal(t, "http://127.0.0.1:8080/healthz", o.healthcheck)
+
 	for _, bad := range [][]string{
 		{"-speed", "0"}, {"-rate", "-1"}, {"-log-format", "xml"}, {"-scenario", "nope"}, {"-duration", "-1s"}, {"-bogus"},
+		{"-event-queue", "-1"},
 	} {
 		_, err := parseFlags(bad, io.Discard)
 		assert.Error(t, err, "%v", bad)

@@ -3,9 +3,14 @@
 // external_api), in front of simulated dependencies that fail in bursts, and
 // serves what they do over HTTP:
 //
-//	/metrics   Prometheus text
+//	/metrics   Prometheus text (OpenMetrics, with exemplars, when asked)
 //	/breakers  every breaker's Stats as JSON
 //	/healthz   liveness
+//
+// With the standard OTEL_EXPORTER_OTLP_* variables set it also pushes its
+// metrics and traces over OTLP. Every process has its own
+// service.instance.id (from telemetry/prom, or OTEL_RESOURCE_ATTRIBUTES),
+// so that replicas pushing to one Collector stay apart.
 //
 // Run it with `make demo` (or `go run ./examples/demo`). Time runs -speed
 // times faster than the wall clock, recovery timeouts included, so a whole
@@ -30,6 +35,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
@@ -40,6 +47,11 @@ type options struct {
 	duration  time.Duration
 	logFormat string
 	rate      float64
+	// eventQueue > 0 delivers the breakers' events through an
+	// asynchronous bus with a queue that long.
+	eventQueue int
+	// healthcheck, when set, is a URL to probe instead of running.
+	healthcheck string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -52,6 +64,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = run until interrupted)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.Float64Var(&o.rate, "rate", 25, "calls per second to each dependency (wall clock)")
+	fs.IntVar(&o.eventQueue, "event-queue", 0, "deliver the breakers' events through an asynchronous bus with a queue of this many events, which drops (and counts) what does not fit; 0 = synchronous")
+	fs.StringVar(&o.healthcheck, "healthcheck", "", "only fetch this URL and exit 0 if it answers 200, 1 otherwise (a container health check)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -64,6 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
 	case o.duration < 0:
 		return o, fmt.Errorf("-duration must not be negative, got %v", o.duration)
+	case o.eventQueue < 0:
+		return o, fmt.Errorf("-event-queue must not be negative, got %d", o.eventQueue)
 	}
 	if _, ok := scenarios()[o.scenario]; !ok {
 		return o, fmt.Errorf("unknown -scenario %q (have %s)", o.scenario, scenarioNames())
@@ -79,6 +95,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(2)
+	}
+	if o.healthcheck != "" {
+		if err := healthcheck(o.healthcheck); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -100,6 +123,20 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
+// healthcheck fetches url and reports an error unless it answers 200.
+func healthcheck(url string) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
 // run serves and drives the scenario until ctx is done, then shuts down.
 func run(ctx context.Context, o options, logOut io.Writer) error {
 	logger := newLogger(o.logFormat, logOut)
@@ -107,19 +144,21 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	clock := scaledClock{start: time.Now(), speed: o.speed}
 	// Export errors (a collector that is down, say) go to the same log.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("opentelemetry export", slog.Any("error", err)) }))
-	shutdownTracing, err := setupTracing(ctx)
-	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
-	}
-	a, err := newApp(appConfig{
+	cfg := appConfig{
 		scenario:   sc,
 		clock:      clock,
 		sleep:      func(d time.Duration) { time.Sleep(time.Duration(float64(d) / o.speed)) },
 		seed:       uint64(time.Now().UnixNano()),
 		adminToken: os.Getenv("FUSEBOX_ADMIN_TOKEN"),
-	})
+	}
+	if o.eventQueue > 0 {
+		bus := events.NewAsync[breaker.Event](o.eventQueue)
+		defer func() { _ = bus.Close() }() // after the handler is shut down: delivers what is queued
+		cfg.bus = bus
+	}
+	a, err := newApp(cfg)
 	if err != nil {
-		return errors.Join(err, shutdownTracing(context.Background()))
+		return err
 	}
 	defer a.Close()
 	// /metrics and the state-change logs come from the telemetry package:
@@ -127,11 +166,16 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	// With OTLP configured, the same instruments also go to the collector.
 	reader, err := metricsReader(ctx)
 	if err != nil {
-		return errors.Join(fmt.Errorf("metrics: %w", err), shutdownTracing(context.Background()))
+		return fmt.Errorf("metrics: %w", err)
 	}
 	promHandler, err := prom.NewHandler(a.reg, prom.WithServiceName(demoServiceName()), prom.WithLogger(logger), prom.WithReader(reader))
 	if err != nil {
-		return errors.Join(err, shutdownTracing(context.Background()))
+		return err
+	}
+	// Traces name the same instance as the metrics: the handler's resource.
+	shutdownTracing, err := setupTracing(ctx, promHandler.Resource())
+	if err != nil {
+		return errors.Join(fmt.Errorf("tracing: %w", err), promHandler.Shutdown(context.Background()))
 	}
 	a.mux.Handle("GET /metrics", promHandler)
 	defer func() {
@@ -153,7 +197,8 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 		slog.String("scenario", sc.name), slog.String("about", sc.about),
 		slog.Float64("speed", o.speed),
 		slog.Bool("admin", os.Getenv("FUSEBOX_ADMIN_TOKEN") != ""),
-		slog.Bool("otlp", otlpConfigured()))
+		slog.Bool("otlp", otlpConfigured()),
+		slog.Int("event_queue", o.eventQueue))
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)

@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -33,28 +32,15 @@ func otlpConfigured() bool {
 	return false
 }
 
-// demoResource names the service (OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES override it).
-func demoResource(ctx context.Context) (*resource.Resource, error) {
-	return resource.New(ctx,
-		resource.WithAttributes(attribute.String("service.name", serviceName)),
-		resource.WithFromEnv(),
-		resource.WithTelemetrySDK(),
-	)
-}
-
-// setupTracing installs an OTLP/HTTP trace pipeline when the environment
-// asks for one, and W3C trace-context propagation either way. The
-// exporter reads the standard OTEL_EXPORTER_OTLP_* variables. The returned
-// shutdown flushes it.
-func setupTracing(ctx context.Context) (shutdown func(context.Context) error, err error) {
+// setupTracing installs an OTLP/HTTP trace pipeline with resource res
+// when the environment asks for one, and W3C trace-context propagation
+// either way. The exporter reads the standard OTEL_EXPORTER_OTLP_*
+// variables. Every call is sampled, so that each duration sample can carry
+// its trace as an exemplar. The returned shutdown flushes it.
+func setupTracing(ctx context.Context, res *resource.Resource) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	if !otlpConfigured() {
 		return func(context.Context) error { return nil }, nil
-	}
-	res, err := demoResource(ctx)
-	if err != nil {
-		return nil, err
 	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // sampled span: a bucket takes a new exemplar (which allocates) at most once
 // between two scrapes. (The race detector allocates, hence the build tag.)
 func TestNativeCallPathAllocatesNothing(t *testing.T) {
-	reg := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxUint32))
+	reg := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxInt32))
 	h, err := prom.NewHandler(reg, prom.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })

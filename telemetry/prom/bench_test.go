@@ -44,7 +44,7 @@ func BenchmarkOverFloor(b *testing.B) {
 				if !withSpan {
 					ctx = context.Background()
 				}
-				reg := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxUint32))
+				reg := breaker.NewRegistry(breaker.WithFailureThreshold(math.MaxInt32))
 				for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
 					if _, err := reg.Get(n); err != nil {
 						b.Fatal(err)

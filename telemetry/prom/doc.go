@@ -31,13 +31,16 @@
 //	circuit_breaker_state                   gauge      circuit_breaker_name, circuit_breaker_state
 //	circuit_breaker_calls_total             counter    circuit_breaker_name, circuit_breaker_outcome
 //	circuit_breaker_call_duration_seconds   histogram  circuit_breaker_name, circuit_breaker_outcome, le
-//	circuit_breaker_transitions_total       counter    circuit_breaker_name, circuit_breaker_from_state, circuit_breaker_to_state
+//	circuit_breaker_transitions_total       counter    circuit_breaker_name, circuit_breaker_from_state, circuit_breaker_to_state, circuit_breaker_reason
 //	circuit_breaker_consecutive_failures    gauge      circuit_breaker_name
+//	circuit_breaker_last_state_change_time_seconds  gauge  circuit_breaker_name
+//	circuit_breaker_forced                  gauge      circuit_breaker_name
+//	circuit_breaker_shadow_mode             gauge      circuit_breaker_name
 //	circuit_breaker_failure_ratio           gauge      circuit_breaker_name
 //	circuit_breaker_slow_call_ratio         gauge      circuit_breaker_name
 //	circuit_breaker_slow_calls_total        counter    circuit_breaker_name
 //	circuit_breaker_events_dropped_total    counter    (none)
-//	target_info                             gauge      service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
+//	target_info                             gauge      service_instance_id, service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
 //
 // Every series but target_info also carries otel_scope_name (the
 // telemetry package's ScopeName), otel_scope_version and
@@ -52,13 +55,23 @@
 //	# TYPE circuit_breaker_calls_total counter
 //	circuit_breaker_calls_total{circuit_breaker_name="search",circuit_breaker_outcome="rejected",otel_scope_name="github.com/fusebox-go/fusebox/telemetry",otel_scope_schema_url="",otel_scope_version="0.1.0"} 1
 //
-// The state, calls and consecutive-failure series of every breaker are
-// there from its creation, at 0; the ratios only for breakers with that
-// trip policy, slow calls for breakers with a slow-call policy, the
-// shadow_rejected outcome for breakers in shadow mode, and the dropped
-// events when the registry's bus is an *events.Async. Duration and
-// transition series appear with the first call or transition that
-// produces them. The page is rendered when scraped: the breakers' totals
+// The state, calls, consecutive-failure, last-state-change, forced and
+// shadow-mode series of every breaker are there from its creation (the
+// last state change at 0 until there is one); so are, at 0, the
+// transitions a breaker makes by itself (closed to open for
+// failure_threshold, failure_rate and slow_calls, open to half_open for
+// recovery_timeout, half_open to closed for trials_succeeded, half_open to
+// open for trial_failed), so that a rate over them sees the first trip.
+// The ratios appear only for breakers with that trip policy, slow calls
+// for breakers with a slow-call policy, the shadow_rejected outcome for
+// breakers in shadow mode, and the dropped events when the registry's bus
+// is an *events.Async. Duration series, and the transitions that ForceOpen
+// (force_open), Reset (reset) and WithHalfOpenMaxWait (half_open_timeout)
+// cause, appear with the first call or transition that produces them.
+//
+// target_info's service_instance_id is the one of [Handler.Resource]:
+// unique to the process unless OTEL_RESOURCE_ATTRIBUTES sets it. Through a
+// Collector it becomes the instance label, which keeps replicas apart. The page is rendered when scraped: the breakers' totals
 // are read then, and nothing runs in the background. A scraper that asks
 // for OpenMetrics gets it, with exemplars that link duration samples and
 // transitions to the traces of the calls.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,12 +33,16 @@ const (
 	nameDropped      = "circuit_breaker_events_dropped_total"
 	nameDuration     = "circuit_breaker_call_duration_seconds"
 	nameTransitions  = "circuit_breaker_transitions_total"
+	nameLastChange   = "circuit_breaker_last_state_change_time_seconds"
+	nameForced       = "circuit_breaker_forced"
+	nameShadow       = "circuit_breaker_shadow_mode"
 
 	labelName    = "circuit_breaker_name"
 	labelState   = "circuit_breaker_state"
 	labelOutcome = "circuit_breaker_outcome"
 	labelFrom    = "circuit_breaker_from_state"
 	labelTo      = "circuit_breaker_to_state"
+	labelReason  = "circuit_breaker_reason"
 
 	// The exporter's labels for the instrumentation scope, and the help
 	// text of target_info.
@@ -64,6 +69,12 @@ type native struct {
 	reg *breaker.Registry
 	bus *events.Async[breaker.Event] // the registry's bus, when asynchronous
 
+	// precreated holds the breakers whose precreated transitions series
+	// exist (*breaker.Breaker -> struct{}): made by ForBreaker, or by
+	// Collect for a breaker that had no event yet, as the OTel path makes
+	// them when its collection callback first sees a breaker.
+	precreated sync.Map
+
 	// scrapes counts the collections; a bucket takes at most one new
 	// exemplar between two (see durationSeries.takeExemplar).
 	scrapes atomic.Uint64
@@ -71,6 +82,7 @@ type native struct {
 	target                                            prometheus.Metric // nil: none
 	state, calls, consecutive                         *prometheus.Desc
 	failureRatio, slowRatio, slowCalls, droppedEvents *prometheus.Desc
+	lastChange, forced, shadow                        *prometheus.Desc
 	duration                                          *prometheus.HistogramVec
 	transitions                                       *prometheus.CounterVec
 
@@ -109,6 +121,9 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 		slowRatio:     desc(nameSlowRatio, series.SlowCallRatio.Help, labelName),
 		slowCalls:     desc(nameSlowCalls, series.SlowCalls.Help, labelName),
 		droppedEvents: desc(nameDropped, series.Dropped.Help),
+		lastChange:    desc(nameLastChange, series.LastStateChange.Help, labelName),
+		forced:        desc(nameForced, series.Forced.Help, labelName),
+		shadow:        desc(nameShadow, series.ShadowMode.Help, labelName),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:        nameDuration,
 			Help:        series.Duration.Help,
@@ -119,7 +134,7 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 			Name:        nameTransitions,
 			Help:        series.Transitions.Help,
 			ConstLabels: constLabels,
-		}, []string{labelName, labelFrom, labelTo}),
+		}, []string{labelName, labelFrom, labelTo, labelReason}),
 		shadowValue: breaker.OutcomeShadowRejected.String(),
 	}
 	c.bus, _ = reg.Events().(*events.Async[breaker.Event])
@@ -170,7 +185,7 @@ func (c *native) Describe(ch chan<- *prometheus.Desc) {
 	if c.target != nil {
 		ch <- c.target.Desc()
 	}
-	for _, d := range []*prometheus.Desc{c.state, c.calls, c.consecutive, c.failureRatio, c.slowRatio, c.slowCalls, c.droppedEvents} {
+	for _, d := range []*prometheus.Desc{c.state, c.calls, c.consecutive, c.failureRatio, c.slowRatio, c.slowCalls, c.droppedEvents, c.lastChange, c.forced, c.shadow} {
 		ch <- d
 	}
 	c.duration.Describe(ch)
@@ -188,7 +203,10 @@ func (c *native) Collect(ch chan<- prometheus.Metric) {
 	v := &collector{c: c, ch: ch}
 	c.reg.Range(func(b *breaker.Breaker) bool {
 		v.name = b.Name()
-		series.Visit(b.Stats(), v)
+		if _, ok := c.precreated.Load(b); !ok {
+			c.precreate(b)
+		}
+		series.Visit(b.Peek(), v)
 		return true
 	})
 	if c.bus != nil {
@@ -225,6 +243,15 @@ func (v *collector) Calls(o breaker.Outcome, n int64) {
 func (v *collector) Consecutive(n int64) {
 	v.emit(v.c.consecutive, prometheus.GaugeValue, float64(n), v.name)
 }
+func (v *collector) LastStateChange(s float64) {
+	v.emit(v.c.lastChange, prometheus.GaugeValue, s, v.name)
+}
+func (v *collector) Forced(x int64) {
+	v.emit(v.c.forced, prometheus.GaugeValue, float64(x), v.name)
+}
+func (v *collector) ShadowMode(x int64) {
+	v.emit(v.c.shadow, prometheus.GaugeValue, float64(x), v.name)
+}
 func (v *collector) FailureRatio(r float64) {
 	v.emit(v.c.failureRatio, prometheus.GaugeValue, r, v.name)
 }
@@ -235,11 +262,34 @@ func (v *collector) SlowCalls(n int64) {
 	v.emit(v.c.slowCalls, prometheus.CounterValue, float64(n), v.name)
 }
 
-// ForBreaker implements telemetry.Recorder. It creates no series: those
-// appear with the first duration or transition, as they do on the OTel
+// forget deletes the duration and transition series of a breaker removed
+// from the registry; its observed series vanish by themselves, since
+// Collect walks the registry.
+func (c *native) forget(b *breaker.Breaker) {
+	c.precreated.Delete(b)
+	labels := prometheus.Labels{labelName: b.Name()}
+	c.duration.DeletePartialMatch(labels)
+	c.transitions.DeletePartialMatch(labels)
+}
+
+// ForBreaker implements telemetry.Recorder. It creates b's precreated
+// transitions series at 0 (again, if they exist: that is harmless); the
+// duration series appear with the first duration, as they do on the OTel
 // path.
 func (c *native) ForBreaker(b *breaker.Breaker) telemetry.BreakerRecorder {
+	c.precreate(b)
 	return &nativeBreaker{c: c, b: b}
+}
+
+// precreate creates b's transitions series that series.KnownTransitions
+// marks precreated, at 0, and notes that it did.
+func (c *native) precreate(b *breaker.Breaker) {
+	for _, k := range series.KnownTransitions {
+		if k.Precreated {
+			c.transitions.WithLabelValues(b.Name(), k.From.String(), k.To.String(), k.Reason.String())
+		}
+	}
+	c.precreated.Store(b, struct{}{})
 }
 
 // nativeBreaker records one breaker's durations and transitions. Its
@@ -247,8 +297,8 @@ func (c *native) ForBreaker(b *breaker.Breaker) telemetry.BreakerRecorder {
 type nativeBreaker struct {
 	c           *native
 	b           *breaker.Breaker
-	durations   [3]atomic.Pointer[durationSeries]                 // by outcome: success, failure, ignored
-	transitions [len(states)][len(states)]atomic.Pointer[counter] // [from][to]
+	durations   [3]atomic.Pointer[durationSeries]                     // by outcome: success, failure, ignored
+	transitions [len(series.KnownTransitions)]atomic.Pointer[counter] // by series.TransitionIndex
 }
 
 // durationSeries is one (breaker, outcome) series of the histogram, with,
@@ -329,18 +379,18 @@ func exemplarLabels(sc trace.SpanContext) prometheus.Labels {
 
 // RecordTransition counts a state change, with the span of the call that
 // caused it as the exemplar when that span is sampled.
-func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.State) {
+func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason) {
 	var c prometheus.Counter
-	if int(from) < len(states) && int(to) < len(states) {
-		p := &n.transitions[from][to]
+	if i, ok := series.TransitionIndex(from, to, reason); ok {
+		p := &n.transitions[i]
 		cc := p.Load()
 		if cc == nil {
-			cc = &counter{n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String())}
+			cc = &counter{n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String())}
 			p.Store(cc)
 		}
 		c = cc.Counter
 	} else {
-		c = n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String())
+		c = n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String())
 	}
 	if ex, ok := c.(prometheus.ExemplarAdder); ok {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {

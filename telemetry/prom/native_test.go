@@ -2,6 +2,7 @@ package prom_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -179,7 +180,7 @@ func TestWithReader(t *testing.T) {
 			for _, m := range sm.Metrics {
 				got[m.Name] = m
 			}
-			assert.Len(t, got, 9, "every instrument")
+			assert.Len(t, got, 12, "every instrument")
 			calls := map[string]int64{}
 			for _, p := range got["circuit_breaker.calls"].Data.(metricdata.Sum[int64]).DataPoints {
 				n, _ := p.Attributes.Value("circuit_breaker.name")
@@ -300,7 +301,7 @@ func TestNativeExemplars(t *testing.T) {
 
 	require.ErrorIs(t, b.Execute(sampled, func(context.Context) error { return errBoom }), errBoom)
 	page, _ := scrape(t, h, "application/openmetrics-text; version=1.0.0")
-	assert.Contains(t, normaliseExemplars(page), `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="db",circuit_breaker_to_state="open"} 1.0 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 1.0 <time>`)
+	assert.Contains(t, normaliseExemplars(page), `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="db",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1.0 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 1.0 <time>`)
 }
 
 // Shutdown removes the native collector: the page loses the breakers, and a
@@ -329,4 +330,145 @@ func TestNativeShutdownAndConflict(t *testing.T) {
 	page, _ = scrape(t, h2, "")
 	assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="db"`)
 	require.NoError(t, h2.Shutdown(context.Background()))
+}
+
+// Two handlers for one registry (or a handler and a telemetry attachment)
+// used to write every span event and log record once per attachment. The
+// second is refused, and the failed one leaves nothing behind.
+func TestSecondHandlerIsRefused(t *testing.T) {
+	reg := breaker.NewRegistry()
+	h, err := prom.NewHandler(reg)
+	require.NoError(t, err)
+	_, err = prom.NewHandler(reg)
+	require.ErrorIs(t, err, telemetry.ErrAlreadyAttached)
+	tel, err := telemetry.New()
+	require.NoError(t, err)
+	_, err = tel.AttachRegistry(reg)
+	require.ErrorIs(t, err, telemetry.ErrAlreadyAttached)
+	require.NoError(t, h.Shutdown(context.Background()))
+	detach, err := tel.AttachRegistry(reg)
+	require.NoError(t, err, "free again once the handler is shut down")
+	detach()
+}
+
+// A breaker removed from the registry leaves the page: all its series,
+// the duration histogram and the transitions included.
+func TestRemovedBreakerLeavesThePage(t *testing.T) {
+	for _, otel := range []bool{false, true} {
+		reg := breaker.NewRegistry(breaker.WithFailureThreshold(1))
+		var opts []prom.Option
+		if otel {
+			opts = append(opts, prom.WithOTelExporter())
+		}
+		h, err := prom.NewHandler(reg, opts...)
+		require.NoError(t, err)
+		for _, name := range []string{"gone", "kept"} {
+			b, err := reg.Get(name)
+			require.NoError(t, err)
+			require.NoError(t, b.Execute(context.Background(), func(context.Context) error { return nil }))
+			_ = b.Execute(context.Background(), func(context.Context) error { return errors.New("boom") })
+		}
+		page, _ := scrape(t, h, "")
+		require.Contains(t, page, `circuit_breaker_name="gone"`)
+		require.True(t, reg.Remove("gone"))
+		page, _ = scrape(t, h, "")
+		assert.Contains(t, page, `circuit_breaker_name="kept"`)
+		if otel {
+			// The SDK keeps synchronous series: only the observed ones go.
+			assert.NotContains(t, page, `circuit_breaker_state{circuit_breaker_name="gone"`)
+		} else {
+			assert.NotContains(t, page, `circuit_breaker_name="gone"`, "native page")
+		}
+		require.NoError(t, h.Shutdown(context.Background()))
+	}
+}
+
+// Before a breaker has had any event, both paths already show its
+// transitions that a breaker makes by itself, at 0, so that the first trip
+// is an increase from 0; ForceOpen and Reset are counted with their
+// reasons when they happen, forced and shadow mode show as gauges, and a
+// breaker that never changed state reports 0 as its last state change.
+// The native and the exporter's pages agree at every step.
+func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
+	noResourceEnv(t)
+	type step struct {
+		name string
+		do   func(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock)
+		want []string // lines the page must hold
+	}
+	get := func(t *testing.T, reg *breaker.Registry, name string, opts ...breaker.Option) *breaker.Breaker {
+		b, err := reg.Get(name, opts...)
+		require.NoError(t, err)
+		return b
+	}
+	steps := []step{
+		{"idle", func(t *testing.T, reg *breaker.Registry, _ *breakertest.Clock) {
+			get(t, reg, "idle")
+			get(t, reg, "shadow", breaker.WithShadowMode(true))
+		}, []string{
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_rate",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="slow_calls",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_reason="recovery_timeout",circuit_breaker_to_state="half_open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_reason="trials_succeeded",circuit_breaker_to_state="closed"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_reason="trial_failed",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 0`,
+			`circuit_breaker_forced{circuit_breaker_name="idle"} 0`,
+			`circuit_breaker_shadow_mode{circuit_breaker_name="idle"} 0`,
+			`circuit_breaker_shadow_mode{circuit_breaker_name="shadow"} 1`,
+		}},
+		{"trip", func(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) {
+			b := get(t, reg, "idle")
+			for range 2 {
+				call(t, clock, b, time.Millisecond, errBoom)
+			}
+		}, []string{
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1`,
+			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 1.705312800002e+09`,
+		}},
+		{"forced", func(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) {
+			clock.Advance(time.Second)
+			get(t, reg, "idle").ForceOpen()
+		}, []string{
+			// An open breaker forced is held without a state change: the
+			// forced gauge says so.
+			`circuit_breaker_forced{circuit_breaker_name="idle"} 1`,
+			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 1.705312801002e+09`,
+		}},
+		{"reset", func(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) {
+			clock.Advance(time.Second)
+			get(t, reg, "idle").Reset()
+		}, []string{
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_reason="reset",circuit_breaker_to_state="closed"} 1`,
+			`circuit_breaker_forced{circuit_breaker_name="idle"} 0`,
+			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 1.705312802002e+09`,
+		}},
+	}
+	type run struct {
+		h     *prom.Handler
+		reg   *breaker.Registry
+		clock *breakertest.Clock
+	}
+	var runs []run
+	for _, m := range modes {
+		clock := breakertest.NewClock(t0)
+		reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithFailureThreshold(2))
+		h, _, _ := newModeHandler(t, m, reg, prom.WithoutScopeInfo())
+		runs = append(runs, run{h, reg, clock})
+	}
+	for _, s := range steps {
+		pages := map[string]string{}
+		for i, r := range runs {
+			s.do(t, r.reg, r.clock)
+			page, _ := scrape(t, r.h, "")
+			pages[modes[i].name] = normalise(page)
+		}
+		want := pages["otel"]
+		for _, line := range s.want {
+			assert.Contains(t, want, line+"\n", "step %s", s.name)
+		}
+		for name, page := range pages {
+			assertSamePage(t, want, page, "step "+s.name+": "+name+" differs from the OTel exporter's page")
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/otlptranslator"
@@ -51,7 +52,8 @@ func WithRegistry(r *prometheus.Registry) Option {
 // WithServiceName sets the service.name resource attribute, shown as the
 // service_name label of the target_info series. By default it comes from
 // the OTEL_SERVICE_NAME environment variable, or is
-// "unknown_service:<executable name>".
+// "unknown_service:<executable name>". See [Handler.Resource] for the
+// rest of the resource.
 func WithServiceName(name string) Option {
 	return optionFunc(func(c *config) { c.serviceName = name })
 }
@@ -114,10 +116,12 @@ func WithReader(r sdkmetric.Reader) Option {
 // [Handler.Shutdown]. A Handler is safe for concurrent use.
 type Handler struct {
 	http     http.Handler
+	res      *resource.Resource
 	registry *prometheus.Registry
 	native   *native                  // nil with WithOTelExporter
 	mp       *sdkmetric.MeterProvider // nil without the OTel exporter or a reader
 	detach   func()
+	stop     func() // the native collector's OnRemove; nil without one
 
 	once sync.Once
 	err  error
@@ -132,9 +136,15 @@ type Handler struct {
 // native collector, or with [WithOTelExporter] the OTel Prometheus
 // exporter. Nothing runs in the background.
 //
-// The error reports a nil registry, or a collector that could not register
-// on the client_golang registry (one already serving these names). Call
-// Shutdown when done.
+// A breaker removed from reg (breaker.Registry.Remove, or idle eviction)
+// leaves the page: all of its series, durations and transitions included.
+//
+// The error reports a nil registry, a registry that telemetry is already
+// attached to (telemetry.ErrAlreadyAttached: a second handler would write
+// every span event and log record twice; use one handler, with WithReader
+// for other exporters), or a collector that could not register on the
+// client_golang registry (one already serving these names). Call Shutdown
+// when done.
 func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 	if reg == nil {
 		return nil, errors.New("prom: NewHandler called with a nil registry")
@@ -152,7 +162,7 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{registry: cfg.registry}
+	h := &Handler{registry: cfg.registry, res: res}
 	telOpts := []telemetry.Option{telemetry.WithLogger(cfg.logger)}
 
 	var readers []sdkmetric.Reader
@@ -177,6 +187,7 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 		if err != nil {
 			return nil, err
 		}
+		h.stop = reg.OnRemove(h.native.forget)
 		telOpts = append(telOpts, telemetry.WithRecorder(h.native), telemetry.WithMeterProvider(noop.NewMeterProvider()))
 	}
 	if readers = append(readers, cfg.readers...); len(readers) > 0 {
@@ -203,14 +214,42 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 
 // newResource is the SDK's default resource (the environment's
 // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, the SDK's name and
-// version) with service.name set to serviceName unless it is empty.
+// version) over a service.instance.id of the process's own, with
+// service.name set to serviceName unless it is empty. The environment is
+// read again: resource.Default reads it once per process.
 func newResource(serviceName string) (*resource.Resource, error) {
-	res := resource.Default()
-	if serviceName == "" {
-		return res, nil
+	res, err := resource.Merge(
+		resource.NewSchemaless(attribute.String(keyInstanceID, instanceID())),
+		resource.Default(),
+	)
+	if err == nil {
+		res, err = resource.Merge(res, resource.Environment())
+	}
+	if err != nil || serviceName == "" {
+		return res, err
 	}
 	return resource.Merge(res, resource.NewSchemaless(attribute.String("service.name", serviceName)))
 }
+
+// keyInstanceID is the resource attribute that tells replicas apart.
+const keyInstanceID = "service.instance.id"
+
+// instanceID is the process's default service.instance.id: a random
+// (version 4) UUID, made once, as the semantic conventions recommend and
+// as the SDK's own detector does while it is experimental.
+var instanceID = sync.OnceValue(uuid.NewString)
+
+// Resource returns the handler's OpenTelemetry resource: the one
+// target_info describes and the readers of [WithReader] export with. It is
+// the SDK's default resource (service.name from OTEL_SERVICE_NAME, or
+// [WithServiceName]; the SDK's name, language and version; whatever
+// OTEL_RESOURCE_ATTRIBUTES says), plus a service.instance.id unique to the
+// process: a random UUID, made once per process and shared by its
+// handlers, unless OTEL_RESOURCE_ATTRIBUTES sets one. A Collector's
+// Prometheus exporter derives the instance label from it, so replicas
+// that push to one Collector stay apart. Give a TracerProvider the same
+// resource so that traces and metrics name the same instance.
+func (h *Handler) Resource() *resource.Resource { return h.res }
 
 // ServeHTTP renders the page: the text format Prometheus scrapes by
 // default, or OpenMetrics (with exemplars that link duration samples to
@@ -235,6 +274,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 
 // release undoes what NewHandler set up, but the attachment.
 func (h *Handler) release(ctx context.Context) error {
+	if h.stop != nil {
+		h.stop()
+	}
 	if h.native != nil {
 		h.registry.Unregister(h.native)
 	}

@@ -147,7 +147,11 @@ func scrape(t *testing.T, h http.Handler, accept string) (string, string) {
 // upgrade rather than with fusebox.
 var sdkVersion = regexp.MustCompile(`telemetry_sdk_version="[^"]*"`)
 
+// instanceID is the process's service.instance.id, a random UUID.
+var instanceID = regexp.MustCompile(`service_instance_id="[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"`)
+
 func normalise(page string) string {
+	page = instanceID.ReplaceAllString(page, `service_instance_id="<uuid>"`)
 	return sdkVersion.ReplaceAllString(page, `telemetry_sdk_version="<sdk version>"`)
 }
 
@@ -266,4 +270,39 @@ func TestHandlerOpenMetrics(t *testing.T) {
 func TestNewHandlerNilRegistry(t *testing.T) {
 	_, err := prom.NewHandler(nil)
 	require.Error(t, err)
+}
+
+// Every handler of a process has the same service.instance.id, a random
+// UUID, in target_info and in its Resource; OTEL_RESOURCE_ATTRIBUTES
+// overrides it, and WithServiceName still sets the name.
+func TestHandlerInstanceID(t *testing.T) {
+	noResourceEnv(t)
+	targetInfo := func(h *prom.Handler) string {
+		page, _ := scrape(t, h, "")
+		for l := range strings.Lines(page) {
+			if strings.HasPrefix(l, "target_info{") {
+				return l
+			}
+		}
+		t.Fatal("no target_info")
+		return ""
+	}
+	newHandler := func(opts ...prom.Option) *prom.Handler {
+		h, err := prom.NewHandler(breaker.NewRegistry(), opts...)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+		return h
+	}
+	a, b := newHandler(), newHandler(prom.WithOTelExporter())
+	id, ok := a.Resource().Set().Value("service.instance.id")
+	require.True(t, ok)
+	assert.Regexp(t, instanceID, `service_instance_id="`+id.AsString()+`"`, "a version 4 UUID")
+	assert.Contains(t, targetInfo(a), `service_instance_id="`+id.AsString()+`"`)
+	assert.Contains(t, targetInfo(b), `service_instance_id="`+id.AsString()+`"`, "one id per process")
+
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=checkout-7,deployment.environment.name=prod")
+	c := newHandler(prom.WithServiceName("checkout"))
+	v, _ := c.Resource().Set().Value("service.instance.id")
+	assert.Equal(t, "checkout-7", v.AsString())
+	assert.Contains(t, targetInfo(c), `deployment_environment_name="prod",service_instance_id="checkout-7",service_name="checkout"`)
 }

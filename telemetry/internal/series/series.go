@@ -2,6 +2,7 @@ package series
 
 import (
 	"math"
+	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
 )
@@ -31,7 +32,13 @@ var (
 	Duration = Instrument{"circuit_breaker.call.duration", "s",
 		"Duration of the calls the circuit breaker admitted, by outcome."}
 	Transitions = Instrument{"circuit_breaker.transitions", "{transition}",
-		"State transitions of the circuit breaker."}
+		"State transitions of the circuit breaker, by reason."}
+	LastStateChange = Instrument{"circuit_breaker.last_state_change_time", "s",
+		"When the circuit breaker last changed state, in seconds since the Unix epoch; 0 if it never did."}
+	Forced = Instrument{"circuit_breaker.forced", "{breaker}",
+		"Whether the circuit breaker is held open by ForceOpen: 1 if it is, 0 if not."}
+	ShadowMode = Instrument{"circuit_breaker.shadow_mode", "{breaker}",
+		"Whether the circuit breaker is in shadow mode, running the calls it would reject: 1 if it is, 0 if not."}
 )
 
 // DurationBuckets are the explicit bucket boundaries of the call duration
@@ -55,13 +62,21 @@ type Visitor interface {
 	// OutcomeShadowRejected for a breaker that is or was in shadow mode.
 	Calls(o breaker.Outcome, n int64)
 	Consecutive(n int64)
+	// LastStateChange reports when the state last changed, in seconds
+	// since the Unix epoch, or 0 for a breaker that never changed state.
+	LastStateChange(seconds float64)
+	// Forced and ShadowMode report 1 for a breaker held open by
+	// ForceOpen, or in shadow mode, and 0 otherwise.
+	Forced(v int64)
+	ShadowMode(v int64)
 	FailureRatio(r float64)
 	SlowCallRatio(r float64)
 	SlowCalls(n int64)
 }
 
 // Visit reports what one Stats snapshot gives, under the rules both paths
-// share: every state and counted outcome always; shadow_rejected from the
+// share: every state and counted outcome, the last state change, forced and
+// shadow mode always; shadow_rejected from the
 // moment the breaker is in shadow mode; a ratio only for a breaker with
 // that policy; slow calls for one with a slow-call policy or slow calls
 // counted under an earlier one.
@@ -81,6 +96,9 @@ func Visit(s breaker.Stats, v Visitor) {
 		v.Calls(breaker.OutcomeShadowRejected, Count(s.TotalShadowRejected))
 	}
 	v.Consecutive(int64(s.FailureCount))
+	v.LastStateChange(Seconds(s.LastStateChange))
+	v.Forced(flag(s.Forced))
+	v.ShadowMode(flag(s.Shadow))
 	if w := s.FailureRate; w != nil {
 		v.FailureRatio(w.Ratio)
 	}
@@ -90,6 +108,65 @@ func Visit(s breaker.Stats, v Visitor) {
 	if s.SlowCallRate != nil || s.TotalSlowCalls != 0 {
 		v.SlowCalls(Count(s.TotalSlowCalls))
 	}
+}
+
+// Seconds converts a time to seconds since the Unix epoch, and the zero
+// time (never) to 0.
+func Seconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
+func flag(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Transition is one kind of state change: its states and its reason.
+type Transition struct {
+	From, To breaker.State
+	Reason   breaker.Reason
+	// Precreated transitions have their series created at 0 as soon as a
+	// breaker is seen, so that a rate or increase over them counts the
+	// first one: a counter series born at 1 looks to Prometheus as if it
+	// had always been 1. They are the transitions a breaker goes through
+	// by itself; the others happen when someone calls ForceOpen or Reset,
+	// or with WithHalfOpenMaxWait, and are born when they happen.
+	Precreated bool
+}
+
+// KnownTransitions lists every state change a breaker makes, the precreated
+// ones first: at most a dozen series per breaker. Both paths keep one
+// prepared series per entry, looked up with TransitionIndex.
+var KnownTransitions = [...]Transition{
+	{breaker.Closed, breaker.Open, breaker.ReasonFailureThreshold, true},
+	{breaker.Closed, breaker.Open, breaker.ReasonFailureRate, true},
+	{breaker.Closed, breaker.Open, breaker.ReasonSlowCalls, true},
+	{breaker.Open, breaker.HalfOpen, breaker.ReasonRecoveryTimeout, true},
+	{breaker.HalfOpen, breaker.Closed, breaker.ReasonTrialsSucceeded, true},
+	{breaker.HalfOpen, breaker.Open, breaker.ReasonTrialFailed, true},
+	{breaker.HalfOpen, breaker.Open, breaker.ReasonHalfOpenTimeout, false},
+	{breaker.Closed, breaker.Open, breaker.ReasonForceOpen, false},
+	{breaker.HalfOpen, breaker.Open, breaker.ReasonForceOpen, false},
+	{breaker.Open, breaker.Open, breaker.ReasonForceOpen, false},
+	{breaker.Open, breaker.Closed, breaker.ReasonReset, false},
+	{breaker.HalfOpen, breaker.Closed, breaker.ReasonReset, false},
+}
+
+// TransitionIndex returns the index in KnownTransitions of a state change,
+// or false for one it does not list (which both paths still count, with a
+// series of its own built when it happens).
+func TransitionIndex(from, to breaker.State, reason breaker.Reason) (int, bool) {
+	for i, k := range KnownTransitions {
+		if k.From == from && k.To == to && k.Reason == reason {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // Count converts a total for an int64 instrument, saturating.
