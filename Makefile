@@ -20,7 +20,9 @@ test: lint
 	cd e2e && $(GO) test -race -count=1 ./...
 	bash scripts/ensure-redis.sh || [ -z "$$CI" ]
 	cd sharedstate/redisstate && $(GO) test -race -count=1 ./... && $(GO) test -count=1 -run '^$$' -bench '^Benchmark(Call|SharedCall|Propagation)' -benchtime 1x ./
+	cd grpcbreaker && $(GO) test -race -count=1 ./... && $(GO) test -count=1 -run AllocateNothing ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
+	cd grpcbreaker/bench && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
 
 ## bench: fusebox against its peers, -count 6 -cpu 1,2,8 (about 10 minutes on 2 cores); see bench/README.md
 bench:
@@ -40,7 +42,7 @@ fuzz:
 # The modules whose code is fusebox's own: linted, and built for 32-bit
 # targets. (examples/otel-collector only assembles upstream collector
 # components; it is built by make e2e.)
-MODULES := . examples/demo e2e bench sharedstate/redisstate
+MODULES := . examples/demo e2e bench sharedstate/redisstate grpcbreaker grpcbreaker/bench
 
 # Static analysis tools, pinned in tools/go.mod and run with go tool.
 TOOL = $(GO) tool -modfile=$(CURDIR)/tools/go.mod
