@@ -19,7 +19,6 @@ import (
 // consecutive policy runs the same mix for reference.
 func BenchmarkFailureRate(b *testing.B) {
 	type lib struct {
-		name string
 		call func(fail bool) error
 		open func() bool
 	}

@@ -33,7 +33,7 @@ func TestApply(t *testing.T) {
 		{"close an open breaker", trip, peerClose, true, breaker.Closed, false, "open->closed:trials_succeeded peer pod-7"},
 		{"a forced breaker ignores a peer", func(b *breaker.Breaker) { b.ForceOpen() }, peerClose, false, breaker.Open, true, ""},
 		{"an operator forces open", nil, adminOpen, true, breaker.Open, true, "closed->open:force_open cluster ops"},
-		{"an operator forces an open breaker", trip, adminOpen, false, breaker.Open, true, ""},
+		{"an operator forces an open breaker: an action, not a change", trip, adminOpen, false, breaker.Open, true, "action open->open:force_open cluster ops"},
 		{"an operator resets a forced breaker", func(b *breaker.Breaker) { b.ForceOpen() }, adminReset, true, breaker.Closed, false, "open->closed:reset cluster ops"},
 	}
 	for _, tc := range tests {
@@ -44,7 +44,11 @@ func TestApply(t *testing.T) {
 			}
 			var got []string
 			b.OnStateChange(func(_ context.Context, e breaker.Event) {
-				got = append(got, e.From.String()+"->"+e.To.String()+":"+e.Reason.String()+" "+e.Origin.String()+" "+e.Peer)
+				prefix := ""
+				if e.Kind == breaker.EventAction {
+					prefix = "action "
+				}
+				got = append(got, prefix+e.From.String()+"->"+e.To.String()+":"+e.Reason.String()+" "+e.Origin.String()+" "+e.Peer)
 			})
 			changed, err := b.Apply(context.Background(), tc.r)
 			require.NoError(t, err)

@@ -186,9 +186,11 @@ func (b *Breaker) State() State {
 	return b.word.Load().state()
 }
 
-// OnStateChange calls fn with every state change of the breaker, and with
-// nothing else: unlike a subscriber of [Breaker.Events], it costs a call
-// nothing (no clock read, no event built). fn runs on the goroutine that
+// OnStateChange calls fn with every state change of the breaker
+// ([EventStateChange]) and every operator action that left the state as it
+// was ([EventAction]: ForceOpen of an open breaker, Reset of a closed one),
+// and with nothing else: unlike a subscriber of [Breaker.Events], it costs
+// a call nothing (no clock read, no event built). fn runs on the goroutine that
 // made the change, after the state is updated and outside any lock, in the
 // order the changes happened, like any subscriber; see [Event]. stop
 // removes it; calling stop again does nothing.

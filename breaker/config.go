@@ -21,6 +21,7 @@ type config struct {
 	recoveryTimeout  int64 // ns
 	halfOpenMaxCalls int
 	isFailure        func(error) bool
+	customPredicate  bool // isFailure is the caller's, which may panic
 	clock            Clock
 	clockSet         bool
 	bus              events.Bus[Event]

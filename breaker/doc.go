@@ -132,6 +132,11 @@
 // # Time
 //
 // A breaker reads the system's monotonic clock unless given a [Clock] with
-// [WithClock]; breakertest.Clock is a manual one for tests. Times in Stats
-// and events are wall-clock times derived from that reading.
+// [WithClock]; breakertest.Clock is a manual one for tests. On the system
+// clock an open breaker arms a timer for its recovery time, so that a
+// rejection reads no clock: the first call after the recovery time is
+// admitted as soon as the runtime has run that timer (microseconds, longer
+// when the process is starved of CPU), while State, Stats and Peek read the
+// clock and are exact. With an injected clock every decision reads it.
+// Times in Stats and events are wall-clock times derived from that reading.
 package breaker

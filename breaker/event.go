@@ -13,12 +13,22 @@ const (
 	// EventStateChange reports a transition: From, To, Reason, Time and
 	// the counts that caused it.
 	EventStateChange
+	// EventAction reports an operator's ForceOpen or Reset (or a forced
+	// decision applied with Apply) that left the state as it was: an open
+	// breaker forced, a closed one reset. From and To are that state;
+	// Reason, Time, Origin and Peer are set. A state change always changes
+	// the state, so these are not state changes, but whoever shares
+	// operator actions (across replicas, in an audit log) needs them.
+	EventAction
 )
 
-// String returns "call" or "state_change".
+// String returns "call", "state_change" or "action".
 func (k EventKind) String() string {
-	if k == EventStateChange {
+	switch k {
+	case EventStateChange:
 		return "state_change"
+	case EventAction:
+		return "action"
 	}
 	return "call"
 }

@@ -132,7 +132,7 @@ func FuzzOptions(f *testing.F) {
 	})
 }
 
-// validNameReference is the reference predicate for names (DESIGN.md, made
+// validNameReference is the reference predicate for names (ValidateName's doc, made
 // stricter): non-empty, at most 255 bytes, valid UTF-8, not only dots, no
 // control, format (Cf) or line/paragraph separator characters.
 func validNameReference(name string) bool {

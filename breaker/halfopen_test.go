@@ -404,6 +404,21 @@ func TestIsTrialOnlyInsideHalfOpenTrials(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Execute(context.Background(), probe))
 	assert.Equal(t, []bool{false, true, false}, seen, "closed, half-open trial, closed again")
+
+	// The permit API hands out the same marked context.
+	trip(b)
+	clock.Advance(time.Second)
+	p, err := b.Allow(context.Background())
+	require.NoError(t, err)
+	assert.True(t, breaker.IsTrial(p.Context()), "a trial's permit")
+	p.Done(nil)
+	p, err = b.Allow(context.Background())
+	require.NoError(t, err)
+	assert.False(t, breaker.IsTrial(p.Context()), "a closed call's permit")
+	p.Done(nil)
+	var zero breaker.Permit
+	assert.NotNil(t, zero.Context())
 	assert.False(t, breaker.IsTrial(context.Background()))
-	assert.False(t, breaker.IsTrial(nil)) //nolint:staticcheck // a nil context is answered, not dereferenced
+	//lint:ignore SA1012 a nil context is answered, not dereferenced
+	assert.False(t, breaker.IsTrial(nil))
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // This file holds a sequential reference model of the breaker's semantics
-// (DESIGN.md, "Semantics" and "Events", and the doc comments of the trip
+// (the package documentation's States, Outcomes and Events, and the doc comments of the trip
 // policies and options) and a driver that runs the real breaker and the
 // model side by side on one operation sequence, comparing State, Stats, the
 // published events and every call's result after each step. TestModel
@@ -331,8 +331,8 @@ type modelEvent struct {
 }
 
 func (e modelEvent) String() string {
-	if e.kind == breaker.EventStateChange {
-		return fmt.Sprintf("{change %s->%s %s at %s failures=%d call=%d}", e.from, e.to, e.reason, e.time.Format(time.RFC3339Nano), e.failures, e.call)
+	if e.kind != breaker.EventCall {
+		return fmt.Sprintf("{%s %s->%s %s at %s failures=%d call=%d}", e.kind, e.from, e.to, e.reason, e.time.Format(time.RFC3339Nano), e.failures, e.call)
 	}
 	return fmt.Sprintf("{call %s err=%q duration=%v call=%d}", e.outcome, e.err, e.duration, e.call)
 }
@@ -346,7 +346,7 @@ type admission struct {
 	shadow bool        // shadow mode ran a call the breaker would have rejected
 }
 
-// model is the reference: a direct, sequential reading of DESIGN.md and the
+// model is the reference: a direct, sequential reading of the package documentation and the
 // doc comments. Times are nanoseconds since t0, the breaker's base.
 type model struct {
 	cfg modelConfig
@@ -447,13 +447,15 @@ func (m *model) swap(to breaker.State, forced bool, reason breaker.Reason, failu
 			w.reset(m.now)
 		}
 	}
+	kind := breaker.EventStateChange
 	if from == to {
 		// Reset of a closed breaker, ForceOpen of an open one: a new
-		// period, no change to report.
-		return
+		// period and an operator's action, but no change of state.
+		kind = breaker.EventAction
+	} else {
+		m.reasons[reason]++
 	}
-	m.reasons[reason]++
-	m.events = append(m.events, modelEvent{kind: breaker.EventStateChange, from: from, to: to, reason: reason,
+	m.events = append(m.events, modelEvent{kind: kind, from: from, to: to, reason: reason,
 		time: m.wall(m.now), failures: failures, call: call})
 }
 
@@ -779,7 +781,7 @@ type modelRecorder struct {
 func (r *modelRecorder) handle(ctx context.Context, e breaker.Event) {
 	id, _ := ctx.Value(callIDKey{}).(int)
 	me := modelEvent{kind: e.Kind, call: id}
-	if e.Kind == breaker.EventStateChange {
+	if e.Kind != breaker.EventCall {
 		me.from, me.to, me.reason, me.time, me.failures = e.From, e.To, e.Reason, e.Time, e.ConsecutiveFailures
 	} else {
 		me.outcome, me.err, me.duration = e.Outcome, errString(e.Err), e.Duration

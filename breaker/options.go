@@ -75,7 +75,7 @@ func WithHalfOpenMaxCalls(n int) Option {
 // panic is a failure. isFailure must not be nil, must be safe for concurrent
 // use, and is never called with a nil error.
 func WithFailurePredicate(isFailure func(error) bool) Option {
-	return optionFunc(func(c *config) { c.isFailure = isFailure })
+	return optionFunc(func(c *config) { c.isFailure, c.customPredicate = isFailure, true })
 }
 
 // WithClock sets the clock the breaker reads. The default is the system's

@@ -99,17 +99,17 @@ func TestNilFunction(t *testing.T) {
 func TestNilContextIsBackground(t *testing.T) {
 	b, _ := halfOpen(t)
 	var got context.Context
-	//nolint:staticcheck // the nil context is the point of the test
+	//lint:ignore SA1012 the nil context is the point of the test
 	err := b.Execute(nil, func(ctx context.Context) error { got = ctx; return errBoom })
 	require.ErrorIs(t, err, errBoom)
 	require.NotNil(t, got, "fn receives a usable context")
 	assert.Equal(t, breaker.Open, b.State(), "the trial's failure was recorded")
 
-	//nolint:staticcheck // as above
+	//lint:ignore SA1012 as above
 	p, err := b.Allow(nil)
 	require.ErrorIs(t, err, breaker.ErrOpen)
 	p.Done(errBoom)
-	//nolint:staticcheck // as above
+	//lint:ignore SA1012 as above
 	_, err = breaker.Do(nil, b, func(context.Context) (int, error) { return 1, nil })
 	require.ErrorIs(t, err, breaker.ErrOpen)
 }

@@ -68,8 +68,11 @@ func (b *Breaker) admit(ctx context.Context, pm *Permit) error {
 			return nil
 		}
 		if w.openIdle() && p.timer != nil && !p.due.Load() && !b.shadow.Load() {
-			// Open on the system clock and not yet due: reject without
-			// the slow path's loop or a clock read.
+			// Open on the system clock and its timer has not fired: reject
+			// without the slow path's loop or a clock read. The timer
+			// fires no earlier than the recovery time, and as soon after
+			// it as the runtime runs timers; State, Stats and the slow
+			// path read the clock and are exact.
 			return b.reject(ctx, p)
 		}
 	}
@@ -221,6 +224,9 @@ func (pm *Permit) classify(err error) (o Outcome, panicked any) {
 	if pm.ctx.Err() == context.Canceled {
 		return OutcomeIgnored, nil
 	}
+	if !pm.cfg.customPredicate {
+		return OutcomeFailure, nil // the default counts every error, and cannot panic
+	}
 	normal := false
 	defer func() {
 		if normal {
@@ -258,6 +264,18 @@ func (pm *Permit) finishCall() {
 	panic(r)
 }
 
+// Context returns the context the permitted work should run with: the one
+// given to Allow (context.Background() for a nil one), marked when the
+// call is a half-open trial, so that [IsTrial] reports it to a retry loop
+// inside the work as it does for Execute. The zero Permit returns
+// context.Background().
+func (pm *Permit) Context() context.Context {
+	if pm.ctx == nil {
+		return context.Background()
+	}
+	return pm.callContext()
+}
+
 // trialKey marks the context of a half-open trial's function.
 type trialKey struct{}
 
@@ -271,7 +289,7 @@ func (pm *Permit) callContext() context.Context {
 
 // IsTrial reports whether ctx is, or derives from, the context that
 // [Breaker.Execute], [Do] or a [Wrap]ped function gave to the function of a
-// half-open trial call. A retry loop running inside a protected function
+// half-open trial call, or that [Permit.Context] returned for one. A retry loop running inside a protected function
 // uses it to make one attempt only for a trial, so that the trial does not
 // hold the breaker's trial slot through backoff sleeps (package retry does
 // this). Calls made inside the trial's function see it too.

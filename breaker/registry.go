@@ -266,10 +266,10 @@ func (r *Registry) ResetAll() {
 	})
 }
 
-// OnStateChange calls fn with every state change of every breaker of the
-// registry, breakers created later included, and with nothing else: unlike
-// a subscriber of [Registry.Events], it costs a call nothing. See
-// [Breaker.OnStateChange].
+// OnStateChange calls fn with every state change and operator action of
+// every breaker of the registry, breakers created later included, and with
+// nothing else: unlike a subscriber of [Registry.Events], it costs a call
+// nothing. See [Breaker.OnStateChange].
 func (r *Registry) OnStateChange(fn func(ctx context.Context, e Event)) (stop func()) {
 	return r.states.Subscribe(events.HandlerFunc[Event](fn))
 }

@@ -191,7 +191,8 @@ func TestForceOpenAndResetKeepTotals(t *testing.T) {
 
 // ForceOpen on an open breaker used to publish an open->open change, a
 // series the cardinality sizing did not count. It now holds the breaker
-// silently; Stats tells that it is forced.
+// without a state change (Stats tells that it is forced) and publishes
+// the operator's action as an EventAction.
 func TestForceOpenOnOpenPublishesNoChange(t *testing.T) {
 	b, _ := newClocked(t, breaker.WithFailureThreshold(1))
 	rec := record(b.Events())
@@ -203,4 +204,12 @@ func TestForceOpenOnOpenPublishesNoChange(t *testing.T) {
 	assert.Equal(t, breaker.Open, s.State)
 	b.Reset()
 	assert.Equal(t, []string{"closed->open:failure_threshold", "open->closed:reset"}, rec.changes())
+	evs := rec.all()
+	var actions []string
+	for _, e := range evs {
+		if e.Kind == breaker.EventAction {
+			actions = append(actions, e.From.String()+"->"+e.To.String()+":"+e.Reason.String())
+		}
+	}
+	assert.Equal(t, []string{"open->open:force_open"}, actions, "the operator's action is published as an action")
 }

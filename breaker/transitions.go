@@ -168,13 +168,21 @@ func (b *Breaker) commit(w word, ch change) {
 	}
 	b.period.Store(np)
 	b.word.Store(makeWord(ch.to, np.gen, ch.forced, count))
-	if from == ch.to || !b.watched() {
+	kind := EventStateChange
+	if from == ch.to {
 		// Reset of a closed breaker, or ForceOpen of an open one: no state
-		// change to report (Stats.Forced tells the second).
+		// change, but an operator's action; a re-anchored open period is
+		// neither.
+		if ch.reason != ReasonForceOpen && ch.reason != ReasonReset {
+			return
+		}
+		kind = EventAction
+	}
+	if !b.watched() {
 		return
 	}
 	ev := Event{
-		Kind:                EventStateChange,
+		Kind:                kind,
 		Breaker:             b,
 		From:                from,
 		To:                  ch.to,
@@ -186,7 +194,7 @@ func (b *Breaker) commit(w word, ch change) {
 		Cause:               ch.cause,
 		Window:              ch.window,
 	}
-	if ch.to == Open && !ch.forced {
+	if ch.to == Open && !ch.forced && kind == EventStateChange {
 		ev.OpenFor = time.Duration(np.openFor)
 	}
 	ctx := ch.ctx
@@ -275,14 +283,10 @@ func (b *Breaker) refresh() {
 }
 
 // recoveryDue reports whether the open period p needs the slow path: its
-// recovery timeout has passed or the clock went back past its start. On
-// the system clock the period's timer says so, and no clock is read: the
-// monotonic clock never goes back, and the timer fires no earlier than
-// the deadline.
+// recovery timeout has passed or the clock went back past its start. It
+// reads the clock; only admission's fast path trusts the period's timer
+// instead (see Breaker.admit).
 func (b *Breaker) recoveryDue(p *period) bool {
-	if p.timer != nil {
-		return p.due.Load()
-	}
 	now := b.now()
 	return now >= p.retryAt || now < p.start
 }

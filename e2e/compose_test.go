@@ -18,11 +18,12 @@ import (
 // mounts, so that the checks below compare names and ports instead of
 // assuming them.
 type stack struct {
-	kit        Kit
-	compose    *Compose
-	collector  string // service mounting the collector config
-	prometheus string // service mounting prometheus.yml
-	grafana    string // service mounting the Grafana provisioning
+	kit          Kit
+	compose      *Compose
+	collector    string // service mounting the collector config
+	prometheus   string // service mounting prometheus.yml
+	alertmanager string // service mounting alertmanager.yml
+	grafana      string // service mounting the Grafana provisioning
 }
 
 func loadStack(t *testing.T) stack {
@@ -41,6 +42,8 @@ func loadStack(t *testing.T) stack {
 				s.collector = name
 			case kit.PrometheusConfig():
 				s.prometheus = name
+			case kit.AlertmanagerConfig():
+				s.alertmanager = name
 			case kit.Path("examples", "grafana", "provisioning"):
 				s.grafana = name
 			}
@@ -48,6 +51,7 @@ func loadStack(t *testing.T) stack {
 	}
 	require.NotEmpty(t, s.collector, "no service mounts examples/otel-collector/config.yaml")
 	require.NotEmpty(t, s.prometheus, "no service mounts examples/prometheus/prometheus.yml")
+	require.NotEmpty(t, s.alertmanager, "no service mounts examples/prometheus/alertmanager.yml")
 	require.NotEmpty(t, s.grafana, "no service mounts examples/grafana/provisioning")
 	return s
 }
@@ -124,12 +128,22 @@ func (s stack) listenPorts(t *testing.T, service string) []string {
 			_, def := EnvDefault(e)
 			add(def)
 		}
+		ports = append(ports, s.collectorTelemetryPort(t))
 	case s.prometheus:
 		if v, ok := FlagValue(args, "web.listen-address"); ok {
 			add(v)
 		} else {
 			ports = append(ports, "9090")
 		}
+	case s.alertmanager:
+		if v, ok := FlagValue(args, "web.listen-address"); ok {
+			add(v)
+		} else {
+			ports = append(ports, "9093")
+		}
+	case s.traceBackend(t):
+		// The Jaeger image's defaults: UI and query API, OTLP gRPC and HTTP.
+		ports = append(ports, "16686", "4317", "4318")
 	case s.grafana:
 		env, err := s.compose.Services[service].Env()
 		require.NoError(t, err)
@@ -140,6 +154,68 @@ func (s stack) listenPorts(t *testing.T, service string) []string {
 		}
 	}
 	return ports
+}
+
+// collectorTelemetryPort returns the port of the collector's own metrics
+// (its config's pull reader, 8888 by default).
+func (s stack) collectorTelemetryPort(t *testing.T) string {
+	t.Helper()
+	for _, r := range s.collectorConfig(t).Service.Telemetry.Metrics.Readers {
+		if p := r.Pull.Exporter.Prometheus.Port; p != "" {
+			_, def := EnvDefault(p)
+			return def
+		}
+	}
+	return "8888"
+}
+
+// traceBackend returns the service the collector sends its traces to.
+func (s stack) traceBackend(t *testing.T) string {
+	t.Helper()
+	_, def := EnvDefault(s.collectorConfig(t).Exporters.OTLPHTTPTraces.Endpoint)
+	u, err := url.Parse(def)
+	require.NoError(t, err)
+	return u.Hostname()
+}
+
+// otlpServices returns the compose services that export OTLP (the demo
+// replicas), sorted by name.
+func (s stack) otlpServices(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for name, svc := range s.compose.Services {
+		env, err := svc.Env()
+		require.NoError(t, err)
+		if _, ok := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// extraFlags returns a service's command-line flags but those named, which
+// the live run sets itself: feature flags and the like, so that the run
+// uses the compose stack's.
+func (s stack) extraFlags(t *testing.T, service string, except ...string) []string {
+	t.Helper()
+	var out []string
+	args := s.args(t, service)
+	for i := 0; i < len(args); i++ {
+		name := strings.TrimLeft(args[i], "-")
+		if name == args[i] {
+			require.Failf(t, "unexpected argument", "service %s: argument %q is not a flag", service, args[i])
+		}
+		k, _, hasValue := strings.Cut(name, "=")
+		if slices.Contains(except, k) {
+			if !hasValue {
+				i++
+			}
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 var pinnedTag = regexp.MustCompile(`^v?\d+(\.\d+)+([-.][0-9A-Za-z.-]+)?$`)
@@ -188,7 +264,8 @@ func TestComposeDemoBuildsTheDemo(t *testing.T) {
 		assert.Equal(t, s.kit.Path("examples", "demo", "Dockerfile"), filepath.Join(s.hostPath(ctx), dockerfile))
 		b, err := os.ReadFile(filepath.Join(s.hostPath(ctx), dockerfile))
 		require.NoError(t, err)
-		assert.Contains(t, string(b), "./examples/demo", "the Dockerfile builds ./examples/demo")
+		assert.Contains(t, string(b), "cd examples/demo && CGO_ENABLED=0 go build", "the Dockerfile builds the demo module")
+		assert.Contains(t, string(b), "COPY examples/demo/go.mod examples/demo/go.sum", "and downloads its modules first")
 		assert.GreaterOrEqual(t, strings.Count(string(b), "\nFROM "), 1, "multi-stage build")
 	}
 	assert.True(t, found, "no service builds the demo")
@@ -207,10 +284,14 @@ func TestComposeMountsExist(t *testing.T) {
 			assert.NoError(t, err, "service %s mounts %s, which does not exist", name, m.Source)
 			assert.True(t, path.IsAbs(m.Target), "service %s: mount target %q", name, m.Target)
 		}
-		deps, err := svc.Dependencies()
+		deps, err := svc.DependencyConditions()
 		require.NoError(t, err)
-		for _, d := range deps {
-			assert.Contains(t, s.compose.Services, d, "service %s depends on an unknown service", name)
+		for d, cond := range deps {
+			require.Contains(t, s.compose.Services, d, "service %s depends on an unknown service", name)
+			assert.Contains(t, []string{"service_started", "service_healthy"}, cond, "service %s: condition on %s", name, d)
+			if cond == "service_healthy" {
+				assert.NotNil(t, s.compose.Services[d].Healthcheck, "service %s waits for %s to be healthy, which has no health check", name, d)
+			}
 		}
 		ports, err := svc.PortMappings()
 		require.NoError(t, err)
@@ -252,32 +333,59 @@ func TestComposeAgreesWithPrometheusConfig(t *testing.T) {
 	require.NoError(t, err)
 
 	sources := map[string]string{}
-	var sawCollector, sawDirect bool
+	var sawCollector, sawSelf bool
+	direct := map[string]bool{}
+	telemetryPort := s.collectorTelemetryPort(t)
 	for _, sc := range cfg.ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
 			src := st.Labels["source"]
-			assert.NotEmpty(t, src, "job %s: every target group needs a source label so the direct and collector copies of a series differ", sc.JobName)
-			if prev, dup := sources[src]; dup && prev != sc.JobName {
-				t.Errorf("jobs %s and %s share source=%q", prev, sc.JobName, src)
-			}
-			sources[src] = sc.JobName
 			for _, target := range st.Targets {
 				host, port, err := splitHostPort(target)
 				require.NoError(t, err, target)
 				require.Contains(t, s.compose.Services, host, "job %s scrapes %s, which is not a compose service", sc.JobName, target)
 				assert.Contains(t, s.listenPorts(t, host), port, "job %s scrapes %s, but service %s does not listen on %s", sc.JobName, target, host, port)
-				if host == s.collector {
+				switch {
+				case host == s.collector && port == telemetryPort:
+					sawSelf = true
+					assert.Empty(t, src, "job %s scrapes the collector's own metrics, not breakers: no source label", sc.JobName)
+					continue
+				case host == s.collector:
 					sawCollector = true
 					assert.True(t, sc.HonorLabels, "job %s scrapes the collector and needs honor_labels: true", sc.JobName)
 					assert.Equal(t, exporterPort, port, "job %s must scrape the collector's Prometheus exporter port", sc.JobName)
-				} else {
-					sawDirect = true
+				default:
+					direct[host] = true
 				}
+				assert.NotEmpty(t, src, "job %s: every target group of breakers needs a source label so the direct and collector copies of a series differ", sc.JobName)
 			}
+			if src == "" {
+				continue
+			}
+			if prev, dup := sources[src]; dup && prev != sc.JobName {
+				t.Errorf("jobs %s and %s share source=%q", prev, sc.JobName, src)
+			}
+			sources[src] = sc.JobName
 		}
 	}
 	assert.True(t, sawCollector, "prometheus.yml does not scrape the collector")
-	assert.True(t, sawDirect, "prometheus.yml does not scrape the demo directly")
+	assert.True(t, sawSelf, "prometheus.yml does not scrape the collector's own metrics")
+	for _, d := range s.otlpServices(t) {
+		assert.True(t, direct[d], "prometheus.yml does not scrape replica %s directly", d)
+	}
+
+	// Alerts go to the Alertmanager of the stack.
+	ams := cfg.AlertmanagerTargets()
+	require.Len(t, ams, 1)
+	host, port, err := splitHostPort(ams[0])
+	require.NoError(t, err)
+	assert.Equal(t, s.alertmanager, host)
+	assert.Contains(t, s.listenPorts(t, host), port)
+	amCfgPath, ok := FlagValue(s.args(t, s.alertmanager), "config.file")
+	require.True(t, ok)
+	assert.Equal(t, s.kit.AlertmanagerConfig(), s.mountSource(t, s.alertmanager, amCfgPath))
+
+	// Exemplars are stored.
+	assert.Contains(t, args, "--enable-feature=exemplar-storage", "Prometheus keeps exemplars only with exemplar storage on")
 }
 
 func TestComposeAgreesWithCollectorConfig(t *testing.T) {
@@ -291,6 +399,7 @@ func TestComposeAgreesWithCollectorConfig(t *testing.T) {
 	require.NoError(t, err)
 
 	var exporters int
+	serviceNames := map[string]bool{}
 	for name, svc := range s.compose.Services {
 		env, err := svc.Env()
 		require.NoError(t, err)
@@ -308,11 +417,70 @@ func TestComposeAgreesWithCollectorConfig(t *testing.T) {
 		}
 		assert.Equal(t, want, u.Port(), "service %s: OTLP endpoint port does not match the collector's receiver", name)
 		assert.NotEmpty(t, env["OTEL_SERVICE_NAME"], "service %s: set OTEL_SERVICE_NAME; it becomes the job label of the collector's series", name)
+		serviceNames[env["OTEL_SERVICE_NAME"]] = true
+		assert.NotContains(t, env["OTEL_RESOURCE_ATTRIBUTES"], "service.instance.id", "service %s: replicas must keep their own service.instance.id", name)
 		deps, err := svc.Dependencies()
 		require.NoError(t, err)
 		assert.Contains(t, deps, s.collector)
 	}
-	assert.Equal(t, 1, exporters, "exactly one service (the demo) should export OTLP to the collector")
+	assert.GreaterOrEqual(t, exporters, 2, "two demo replicas should export OTLP to the collector")
+	assert.Len(t, serviceNames, 1, "the replicas are one service: one OTEL_SERVICE_NAME")
+
+	// Exemplars pass through the collector's exporter only in OpenMetrics;
+	// traces go on to a trace backend of the stack.
+	assert.True(t, c.Exporters.Prometheus.EnableOpenMetrics, "the collector's prometheus exporter needs enable_open_metrics: true for exemplars")
+	backend := s.traceBackend(t)
+	require.Contains(t, s.compose.Services, backend, "the collector sends traces to %s, which is not a compose service", backend)
+	_, def := EnvDefault(c.Exporters.OTLPHTTPTraces.Endpoint)
+	u, err := url.Parse(def)
+	require.NoError(t, err)
+	assert.Contains(t, s.listenPorts(t, backend), u.Port(), "the trace backend's OTLP/HTTP port")
+	assert.Equal(t, "json", c.Exporters.OTLPHTTPTraces.Encoding, "the e2e trace receiver reads JSON")
+	deps, err := s.compose.Services[s.collector].Dependencies()
+	require.NoError(t, err)
+	assert.Contains(t, deps, backend)
+}
+
+// Every published port is bound to loopback, and every service has a
+// health check, but those whose image has no program to run one.
+func TestComposeLoopbackAndHealthchecks(t *testing.T) {
+	s := loadStack(t)
+	noHealthcheck := map[string]bool{s.collector: true, s.traceBackend(t): true} // images without a shell or HTTP client
+	for name, svc := range s.compose.Services {
+		ports, err := svc.PortMappings()
+		require.NoError(t, err)
+		for _, p := range ports {
+			assert.Equal(t, "127.0.0.1", p.HostIP, "service %s publishes %s:%s on every interface", name, p.Published, p.Target)
+		}
+		if noHealthcheck[name] {
+			assert.Nil(t, svc.Healthcheck, "service %s: its image cannot run a health check", name)
+			continue
+		}
+		require.NotNil(t, svc.Healthcheck, "service %s has no health check", name)
+		cmd, err := svc.Healthcheck.Command()
+		require.NoError(t, err, name)
+		require.NotEmpty(t, cmd, name)
+		var probe string
+		for _, a := range cmd {
+			if strings.HasPrefix(a, "http://") {
+				probe = a
+			}
+		}
+		require.NotEmpty(t, probe, "service %s: the health check probes no URL: %v", name, cmd)
+		u, err := url.Parse(probe)
+		require.NoError(t, err)
+		assert.Contains(t, s.listenPorts(t, name), u.Port(), "service %s: the health check probes a port it does not listen on", name)
+		if _, _, built, _ := svc.BuildSpec(); built {
+			// The demo's image has no HTTP client: the demo probes itself.
+			assert.Equal(t, []string{"/usr/local/bin/demo", "-healthcheck"}, cmd[:2], "service %s", name)
+			b, err := os.ReadFile(s.kit.Path("examples", "demo", "Dockerfile"))
+			require.NoError(t, err)
+			assert.Contains(t, string(b), "/usr/local/bin/demo", "the Dockerfile installs the demo where the health check runs it")
+			assert.Equal(t, "/healthz", u.Path)
+		} else {
+			assert.Equal(t, "wget", cmd[0], "service %s: the Prometheus, Alertmanager and Grafana images have busybox wget", name)
+		}
+	}
 }
 
 func TestComposeAgreesWithGrafanaProvisioning(t *testing.T) {
@@ -323,7 +491,13 @@ func TestComposeAgreesWithGrafanaProvisioning(t *testing.T) {
 	var ds struct {
 		Datasources []struct {
 			Name, Type, URL, UID string
-			JSONData             map[string]any `yaml:"jsonData"`
+			JSONData             struct {
+				TimeInterval                string `yaml:"timeInterval"`
+				ExemplarTraceIDDestinations []struct {
+					Name          string `yaml:"name"`
+					DatasourceUID string `yaml:"datasourceUid"`
+				} `yaml:"exemplarTraceIdDestinations"`
+			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
 	}
 	files, err := filepath.Glob(filepath.Join(prov, "datasources", "*.y*ml"))
@@ -334,11 +508,26 @@ func TestComposeAgreesWithGrafanaProvisioning(t *testing.T) {
 	}
 	require.NotEmpty(t, ds.Datasources)
 	var promDS int
+	uids := map[string]string{} // uid -> type
+	for _, d := range ds.Datasources {
+		uids[d.UID] = d.Type
+		if d.Type == "jaeger" {
+			u, err := url.Parse(d.URL)
+			require.NoError(t, err)
+			assert.Equal(t, s.traceBackend(t), u.Hostname(), "datasource %s should point at the trace backend the collector feeds", d.Name)
+			assert.Contains(t, s.listenPorts(t, u.Hostname()), u.Port())
+		}
+	}
 	for _, d := range ds.Datasources {
 		if d.Type != "prometheus" {
 			continue
 		}
 		promDS++
+		require.NotEmpty(t, d.JSONData.ExemplarTraceIDDestinations, "datasource %s: exemplars need a trace-id link", d.Name)
+		for _, dst := range d.JSONData.ExemplarTraceIDDestinations {
+			assert.Equal(t, "trace_id", dst.Name, "the exemplar label that holds the trace id (telemetry/prom and the collector's exporter)")
+			assert.Equal(t, "jaeger", uids[dst.DatasourceUID], "exemplars link to the provisioned trace datasource")
+		}
 		u, err := url.Parse(d.URL)
 		require.NoError(t, err)
 		assert.Equal(t, s.prometheus, u.Hostname(), "datasource %s points at %s, not the prometheus service", d.Name, d.URL)
@@ -349,7 +538,7 @@ func TestComposeAgreesWithGrafanaProvisioning(t *testing.T) {
 			} `yaml:"global"`
 		}
 		require.NoError(t, readYAML(s.kit.PrometheusConfig(), &global))
-		assert.Equal(t, global.Global.ScrapeInterval, d.JSONData["timeInterval"], "datasource timeInterval should be the scrape interval")
+		assert.Equal(t, global.Global.ScrapeInterval, d.JSONData.TimeInterval, "datasource timeInterval should be the scrape interval")
 	}
 	assert.Equal(t, 1, promDS)
 

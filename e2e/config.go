@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,21 +43,29 @@ func (k Kit) Path(elem ...string) string {
 	return filepath.Join(append([]string{k.Root}, elem...)...)
 }
 
-func (k Kit) Compose() string          { return k.Path("docker-compose.yml") }
-func (k Kit) PrometheusConfig() string { return k.Path("examples", "prometheus", "prometheus.yml") }
-func (k Kit) Dashboard() string        { return k.Path("examples", "grafana", "dashboard.json") }
-func (k Kit) CollectorConfig() string  { return k.Path("examples", "otel-collector", "config.yaml") }
+func (k Kit) Compose() string            { return k.Path("docker-compose.yml") }
+func (k Kit) PrometheusConfig() string   { return k.Path("examples", "prometheus", "prometheus.yml") }
+func (k Kit) AlertmanagerConfig() string { return k.Path("examples", "prometheus", "alertmanager.yml") }
+func (k Kit) Alerts() string             { return k.Path("examples", "prometheus", "alerts.yml") }
+func (k Kit) Dashboard() string          { return k.Path("examples", "grafana", "dashboard.json") }
+func (k Kit) CollectorConfig() string    { return k.Path("examples", "otel-collector", "config.yaml") }
+func (k Kit) Runbook() string            { return k.Path("docs", "runbook.md") }
+
+// Prometheus3Module is the folder of the module that pins the Prometheus 3
+// release the e2e test builds (the one docker-compose.yml runs).
+func (k Kit) Prometheus3Module() string { return k.Path("e2e", "prometheus3") }
 
 // ---- Prometheus rules ----
 
 // Rule is an alerting or recording rule.
 type Rule struct {
-	Alert       string            `yaml:"alert"`
-	Record      string            `yaml:"record"`
-	Expr        string            `yaml:"expr"`
-	For         string            `yaml:"for"`
-	Labels      map[string]string `yaml:"labels"`
-	Annotations map[string]string `yaml:"annotations"`
+	Alert         string            `yaml:"alert"`
+	Record        string            `yaml:"record"`
+	Expr          string            `yaml:"expr"`
+	For           string            `yaml:"for"`
+	KeepFiringFor string            `yaml:"keep_firing_for"`
+	Labels        map[string]string `yaml:"labels"`
+	Annotations   map[string]string `yaml:"annotations"`
 }
 
 // Name is the alert or recording rule's name.
@@ -93,17 +102,70 @@ func (f *RuleFile) Rules() []Rule {
 	return out
 }
 
-// Exprs returns the expression of every rule.
+// Exprs returns the expression of every rule. Alerts of the same name (the
+// tiers of one alert) are told apart by their severity.
 func (f *RuleFile) Exprs() []Expr {
 	var out []Expr
+	names := map[string]int{}
 	for _, r := range f.Rules() {
-		kind := "alert"
-		if r.Alert == "" {
-			kind = "record"
+		names[r.Name()]++
+	}
+	for _, r := range f.Rules() {
+		origin := "record " + r.Name()
+		if r.Alert != "" {
+			origin = "alert " + r.Name()
+			if names[r.Name()] > 1 {
+				origin += " (" + r.Labels["severity"] + ")"
+			}
 		}
-		out = append(out, Expr{Origin: kind + " " + r.Name(), Expr: strings.TrimSpace(r.Expr)})
+		out = append(out, Expr{Origin: origin, Expr: strings.TrimSpace(r.Expr), Alert: r.Alert})
 	}
 	return out
+}
+
+var trailingComparison = regexp.MustCompile(`(?s)^(.*\S)\s*(?:>|>=|<|<=|==|!=)\s*[0-9.eE+-]+\s*$`)
+
+// WithoutThreshold returns expr without its final comparison with a
+// number, the data an alert fires on: sum(x) > 0 gives sum(x). ok is false
+// when expr does not end with such a comparison.
+func WithoutThreshold(expr string) (string, bool) {
+	m := trailingComparison.FindStringSubmatch(strings.TrimSpace(expr))
+	if m == nil {
+		return expr, false
+	}
+	return m[1], true
+}
+
+// ScaleRules returns the rule file at path with every for and
+// keep_firing_for duration divided by factor (at least one second), and
+// everything else, expressions included, as written: alerts then fire
+// within a test that runs the demo's scenario factor times faster.
+func ScaleRules(path string, factor float64) ([]byte, error) {
+	var doc map[string]any
+	if err := readYAML(path, &doc); err != nil {
+		return nil, err
+	}
+	groups, _ := doc["groups"].([]any)
+	for _, g := range groups {
+		gm, _ := g.(map[string]any)
+		rules, _ := gm["rules"].([]any)
+		for _, r := range rules {
+			rm, _ := r.(map[string]any)
+			for _, key := range []string{"for", "keep_firing_for"} {
+				v, ok := rm[key].(string)
+				if !ok {
+					continue
+				}
+				d, err := time.ParseDuration(v) // the rules use s, m and h only
+				if err != nil {
+					return nil, fmt.Errorf("rule %v: %s %q: %w", rm["alert"], key, v, err)
+				}
+				scaled := max(time.Duration(float64(d)/factor).Round(time.Second), time.Second)
+				rm[key] = scaled.String()
+			}
+		}
+	}
+	return yaml.Marshal(doc)
 }
 
 // ---- Prometheus config ----
@@ -112,6 +174,22 @@ func (f *RuleFile) Exprs() []Expr {
 type PromConfig struct {
 	RuleFiles     []string       `yaml:"rule_files"`
 	ScrapeConfigs []ScrapeConfig `yaml:"scrape_configs"`
+	Alerting      struct {
+		Alertmanagers []struct {
+			StaticConfigs []StaticConfig `yaml:"static_configs"`
+		} `yaml:"alertmanagers"`
+	} `yaml:"alerting"`
+}
+
+// AlertmanagerTargets returns the addresses of the Alertmanagers.
+func (c *PromConfig) AlertmanagerTargets() []string {
+	var out []string
+	for _, am := range c.Alerting.Alertmanagers {
+		for _, sc := range am.StaticConfigs {
+			out = append(out, sc.Targets...)
+		}
+	}
+	return out
 }
 
 // ScrapeConfig is one scrape job.
@@ -138,12 +216,14 @@ func LoadPromConfig(path string) (*PromConfig, error) {
 }
 
 // RewritePromConfig returns the Prometheus config at path with its static
-// targets replaced through targets (compose "host:port" -> local address),
-// its relative rule files made absolute, and the global scrape and
-// evaluation intervals set to interval. Everything else, relabelling and
-// target labels included, is kept as written. A target missing from targets
-// is an error, so a new scrape target cannot go untested.
-func RewritePromConfig(path string, targets map[string]string, interval string) ([]byte, error) {
+// targets and Alertmanagers replaced through targets (compose "host:port"
+// -> local address), its rule files replaced through rules (as written ->
+// local path; relative ones not listed made absolute), and the global
+// scrape and evaluation intervals set to interval. Everything else,
+// relabelling and target labels included, is kept as written. A target
+// missing from targets is an error, so a new scrape target cannot go
+// untested.
+func RewritePromConfig(path string, targets, rules map[string]string, interval string) ([]byte, error) {
 	var doc map[string]any
 	if err := readYAML(path, &doc); err != nil {
 		return nil, err
@@ -159,15 +239,14 @@ func RewritePromConfig(path string, targets map[string]string, interval string) 
 	if rf, ok := doc["rule_files"].([]any); ok {
 		for i, f := range rf {
 			s, _ := f.(string)
-			if s != "" && !filepath.IsAbs(s) {
+			if local, ok := rules[s]; ok {
+				rf[i] = local
+			} else if s != "" && !filepath.IsAbs(s) {
 				rf[i] = filepath.Join(filepath.Dir(path), s)
 			}
 		}
 	}
-	scs, _ := doc["scrape_configs"].([]any)
-	for _, sc := range scs {
-		m, _ := sc.(map[string]any)
-		statics, _ := m["static_configs"].([]any)
+	mapStatics := func(what string, statics []any) error {
 		for _, st := range statics {
 			sm, _ := st.(map[string]any)
 			ts, _ := sm["targets"].([]any)
@@ -175,9 +254,28 @@ func RewritePromConfig(path string, targets map[string]string, interval string) 
 				s, _ := t.(string)
 				local, ok := targets[s]
 				if !ok {
-					return nil, fmt.Errorf("job %v: no local address for scrape target %q", m["job_name"], s)
+					return fmt.Errorf("%s: no local address for target %q", what, s)
 				}
 				ts[i] = local
+			}
+		}
+		return nil
+	}
+	scs, _ := doc["scrape_configs"].([]any)
+	for _, sc := range scs {
+		m, _ := sc.(map[string]any)
+		statics, _ := m["static_configs"].([]any)
+		if err := mapStatics(fmt.Sprintf("job %v", m["job_name"]), statics); err != nil {
+			return nil, err
+		}
+	}
+	if alerting, ok := doc["alerting"].(map[string]any); ok {
+		ams, _ := alerting["alertmanagers"].([]any)
+		for _, am := range ams {
+			m, _ := am.(map[string]any)
+			statics, _ := m["static_configs"].([]any)
+			if err := mapStatics("alertmanager", statics); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -194,14 +292,41 @@ type Compose struct {
 // Service is a compose service; list-or-map fields are normalised by the
 // accessor methods.
 type Service struct {
-	Image       string    `yaml:"image"`
-	Build       yaml.Node `yaml:"build"`
-	Command     yaml.Node `yaml:"command"`
-	Entrypoint  yaml.Node `yaml:"entrypoint"`
-	Environment yaml.Node `yaml:"environment"`
-	Volumes     yaml.Node `yaml:"volumes"`
-	Ports       yaml.Node `yaml:"ports"`
-	DependsOn   yaml.Node `yaml:"depends_on"`
+	Image       string       `yaml:"image"`
+	Build       yaml.Node    `yaml:"build"`
+	Command     yaml.Node    `yaml:"command"`
+	Entrypoint  yaml.Node    `yaml:"entrypoint"`
+	Environment yaml.Node    `yaml:"environment"`
+	Volumes     yaml.Node    `yaml:"volumes"`
+	Ports       yaml.Node    `yaml:"ports"`
+	DependsOn   yaml.Node    `yaml:"depends_on"`
+	Healthcheck *Healthcheck `yaml:"healthcheck"`
+}
+
+// Healthcheck is a service's health check.
+type Healthcheck struct {
+	Test     yaml.Node `yaml:"test"`
+	Interval string    `yaml:"interval"`
+	Disable  bool      `yaml:"disable"`
+}
+
+// Command returns the check's command: the arguments of a CMD test, or the
+// shell line of a CMD-SHELL or string test.
+func (h Healthcheck) Command() ([]string, error) {
+	l, err := stringList(h.Test)
+	if err != nil || len(l) == 0 {
+		return l, err
+	}
+	if h.Test.Kind == yaml.ScalarNode {
+		return []string{"sh", "-c", h.Test.Value}, nil
+	}
+	switch l[0] {
+	case "CMD":
+		return l[1:], nil
+	case "CMD-SHELL":
+		return []string{"sh", "-c", strings.Join(l[1:], " ")}, nil
+	}
+	return nil, fmt.Errorf("health check test must start with CMD or CMD-SHELL, got %q", l[0])
 }
 
 // LoadCompose reads a compose file.
@@ -364,6 +489,37 @@ func (s Service) PortMappings() ([]PortMapping, error) {
 	return out, nil
 }
 
+// DependencyConditions returns the services this one depends on and the
+// condition each must meet (service_started when not given).
+func (s Service) DependencyConditions() (map[string]string, error) {
+	out := map[string]string{}
+	switch s.DependsOn.Kind {
+	case 0:
+		return out, nil
+	case yaml.SequenceNode:
+		l, err := stringList(s.DependsOn)
+		for _, d := range l {
+			out[d] = "service_started"
+		}
+		return out, err
+	case yaml.MappingNode:
+		var m map[string]struct {
+			Condition string `yaml:"condition"`
+		}
+		if err := s.DependsOn.Decode(&m); err != nil {
+			return nil, err
+		}
+		for d, c := range m {
+			if c.Condition == "" {
+				c.Condition = "service_started"
+			}
+			out[d] = c.Condition
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected depends_on at line %d", s.DependsOn.Line)
+}
+
 // Dependencies returns the names of the services this one depends on.
 func (s Service) Dependencies() ([]string, error) {
 	switch s.DependsOn.Kind {
@@ -442,8 +598,13 @@ type CollectorConfig struct {
 	} `yaml:"receivers"`
 	Exporters struct {
 		Prometheus struct {
-			Endpoint string `yaml:"endpoint"`
+			Endpoint          string `yaml:"endpoint"`
+			EnableOpenMetrics bool   `yaml:"enable_open_metrics"`
 		} `yaml:"prometheus"`
+		OTLPHTTPTraces struct {
+			Endpoint string `yaml:"endpoint"`
+			Encoding string `yaml:"encoding"`
+		} `yaml:"otlphttp/traces"`
 	} `yaml:"exporters"`
 	Service struct {
 		Telemetry struct {

@@ -18,16 +18,37 @@ type Dashboard struct {
 	Templating struct {
 		List []Variable `json:"list"`
 	} `json:"templating"`
+	Annotations struct {
+		List []Annotation `json:"list"`
+	} `json:"annotations"`
+}
+
+// Annotation is a dashboard annotation query; Prometheus ones have an
+// expression.
+type Annotation struct {
+	Name       string          `json:"name"`
+	Datasource json.RawMessage `json:"datasource"`
+	Enable     bool            `json:"enable"`
+	Expr       string          `json:"expr"`
+	Step       string          `json:"step"`
+	BuiltIn    int             `json:"builtIn"`
 }
 
 // Panel is a dashboard panel; rows hold their panels in Panels.
 type Panel struct {
-	ID         int             `json:"id"`
-	Type       string          `json:"type"`
-	Title      string          `json:"title"`
-	Datasource json.RawMessage `json:"datasource"`
-	Targets    []Target        `json:"targets"`
-	Panels     []Panel         `json:"panels"`
+	ID              int             `json:"id"`
+	Type            string          `json:"type"`
+	Title           string          `json:"title"`
+	Description     string          `json:"description"`
+	Datasource      json.RawMessage `json:"datasource"`
+	Targets         []Target        `json:"targets"`
+	Panels          []Panel         `json:"panels"`
+	Repeat          string          `json:"repeat"`
+	Options         json.RawMessage `json:"options"`
+	FieldConfig     json.RawMessage `json:"fieldConfig"`
+	Transformations []struct {
+		ID string `json:"id"`
+	} `json:"transformations"`
 }
 
 // Target is one query of a panel.
@@ -36,6 +57,10 @@ type Target struct {
 	Expr       string          `json:"expr"`
 	Datasource json.RawMessage `json:"datasource"`
 	Hide       bool            `json:"hide"`
+	Instant    bool            `json:"instant"`
+	Range      bool            `json:"range"`
+	Exemplar   bool            `json:"exemplar"`
+	Format     string          `json:"format"`
 }
 
 // Variable is a templating variable.
@@ -83,6 +108,7 @@ func LoadDashboard(path string) (*Dashboard, error) {
 type Expr struct {
 	Origin string // where it comes from, for messages
 	Expr   string
+	Alert  string // the alert's name, for an alerting rule
 }
 
 // AllPanels returns every panel, rows' nested panels included, in order.
@@ -99,9 +125,15 @@ func (d *Dashboard) AllPanels() []Panel {
 	return out
 }
 
-// Exprs returns the expression of every visible panel query.
+// Exprs returns the expression of every visible panel query and of every
+// Prometheus annotation.
 func (d *Dashboard) Exprs() []Expr {
 	var out []Expr
+	for _, a := range d.Annotations.List {
+		if strings.TrimSpace(a.Expr) != "" {
+			out = append(out, Expr{Origin: fmt.Sprintf("annotation %q", a.Name), Expr: a.Expr})
+		}
+	}
 	for _, p := range d.AllPanels() {
 		for _, t := range p.Targets {
 			if t.Hide || strings.TrimSpace(t.Expr) == "" {

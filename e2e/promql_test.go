@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 func TestInjectMatcher(t *testing.T) {
@@ -111,22 +114,74 @@ func TestRewritePromConfig(t *testing.T) {
 	require.NoError(t, err)
 	targets := map[string]string{}
 	for i, sc := range cfg.ScrapeConfigs {
-		for _, st := range sc.StaticConfigs {
-			for _, tg := range st.Targets {
-				targets[tg] = "127.0.0.1:" + string(rune('1'+i)) + "0000"
+		for j, st := range sc.StaticConfigs {
+			for k, tg := range st.Targets {
+				targets[tg] = fmt.Sprintf("127.0.0.1:%d%d%d00", i+1, j, k)
 			}
 		}
 	}
-	out, err := RewritePromConfig(kit.PrometheusConfig(), targets, "1s")
+	require.NotEmpty(t, cfg.AlertmanagerTargets())
+	for _, am := range cfg.AlertmanagerTargets() {
+		targets[am] = "127.0.0.1:9999"
+	}
+	out, err := RewritePromConfig(kit.PrometheusConfig(), targets, map[string]string{"alerts.yml": "/tmp/scaled/alerts.yml"}, "1s")
 	require.NoError(t, err)
 	s := string(out)
 	assert.Contains(t, s, "scrape_interval: 1s")
 	assert.Contains(t, s, "127.0.0.1:10000")
-	assert.Contains(t, s, filepath.Join(kit.Path("examples", "prometheus"), "alerts.yml"))
+	assert.Contains(t, s, "127.0.0.1:10100", "every target of a group")
+	assert.Contains(t, s, "127.0.0.1:9999", "the Alertmanager")
+	assert.Contains(t, s, "/tmp/scaled/alerts.yml")
 	assert.Contains(t, s, "honor_labels: true", "everything else is kept")
 	assert.Contains(t, s, "source: collector")
 
+	out, err = RewritePromConfig(kit.PrometheusConfig(), targets, nil, "1s")
+	require.NoError(t, err)
+	assert.Contains(t, string(out), filepath.Join(kit.Path("examples", "prometheus"), "alerts.yml"), "relative rule files made absolute")
+
 	delete(targets, cfg.ScrapeConfigs[0].StaticConfigs[0].Targets[0])
-	_, err = RewritePromConfig(kit.PrometheusConfig(), targets, "1s")
+	_, err = RewritePromConfig(kit.PrometheusConfig(), targets, nil, "1s")
 	assert.ErrorContains(t, err, "no local address")
+}
+
+func TestScaleRules(t *testing.T) {
+	kit, err := FindKit()
+	require.NoError(t, err)
+	out, err := ScaleRules(kit.Alerts(), 20)
+	require.NoError(t, err)
+	var f RuleFile
+	require.NoError(t, yaml.Unmarshal(out, &f))
+	orig, err := LoadRules(kit.Alerts())
+	require.NoError(t, err)
+	require.Len(t, f.Rules(), len(orig.Rules()))
+	for i, r := range f.Rules() {
+		o := orig.Rules()[i]
+		assert.Equal(t, o.Expr, r.Expr, "expressions as written")
+		assert.Equal(t, o.Annotations, r.Annotations)
+		for _, d := range [][2]string{{o.For, r.For}, {o.KeepFiringFor, r.KeepFiringFor}} {
+			if d[0] == "" {
+				assert.Empty(t, d[1])
+				continue
+			}
+			od, err := time.ParseDuration(d[0])
+			require.NoError(t, err)
+			nd, err := time.ParseDuration(d[1])
+			require.NoError(t, err)
+			assert.Equal(t, max((od/20).Round(time.Second), time.Second), nd, r.Name())
+		}
+	}
+}
+
+func TestWithoutThreshold(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"sum by (job) (increase(x[10m])) > 0", "sum by (job) (increase(x[10m]))"},
+		{"a\n  >= 0.5\n", "a"},
+		{"rate(x[5m]) != 1e-3", "rate(x[5m])"},
+	} {
+		got, ok := WithoutThreshold(c.in)
+		assert.True(t, ok, c.in)
+		assert.Equal(t, c.want, got)
+	}
+	_, ok := WithoutThreshold("a > 0 and b")
+	assert.False(t, ok)
 }

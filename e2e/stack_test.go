@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -36,42 +37,95 @@ var builtinVars = map[string]string{
 const (
 	liveScrapeInterval = "1s"
 	// The whole live run, binaries built, stays under this.
-	liveBudget = 4*time.Minute + 30*time.Second
+	liveBudget = 7 * time.Minute
 	// Time given to every expression to return data once Prometheus scrapes.
 	evalBudget = 3 * time.Minute
+	// Time given to the alerts to reach Alertmanager, and to the other
+	// checks that wait for data.
+	alertBudget = 2 * time.Minute
+
+	// adminToken enables the demo's admin actions (FUSEBOX_ADMIN_TOKEN).
+	adminToken = "e2e"
+	// forcedBreaker is forced open on the last demo replica, so that one
+	// breaker is open on one instance of two and rejects: the open,
+	// rejection and inhibition alerts fire on it.
+	forcedBreaker = "database"
 )
 
-// TestStack runs the demo, the collector (built from examples/otel-collector
-// with its config.yaml) and a real Prometheus (with examples/prometheus,
-// targets pointed at loopback ports) and requires every PromQL expression in
-// the dashboard and the alert rules to return data for the series scraped
-// from the demo and for those that came through the collector.
+// faultAlerts are the alerts whose condition is a fault the demo does not
+// cause on its own. The live run requires the data they fire on (their
+// expression without the final comparison) to be there; alerts_test.yml
+// shows them firing.
+var faultAlerts = map[string]string{
+	"CircuitBreakerEventsDropped": "an event queue that overflows",
+}
+
+// inducedAlert is the fault the live run causes itself, after the other
+// checks: it stops a demo replica, whose target goes down. It is seen on
+// the direct path only (through the collector, up is the collector's).
+const inducedAlert = "CircuitBreakerTargetDown"
+
+// TestStack runs two demo replicas, the collector (built from
+// examples/otel-collector with its config.yaml), Prometheus 3 (built from
+// its Go module at the release docker-compose.yml pins, with
+// examples/prometheus) and Debian's Alertmanager (with
+// examples/prometheus/alertmanager.yml and a webhook), all on loopback
+// ports, and requires:
+//
+//   - every PromQL expression of the dashboard (panels, annotations,
+//     variables) and of the alert rules to return data, for the series
+//     scraped from the replicas and for those that came through the
+//     collector;
+//   - the replicas to stay apart through the collector (one instance label
+//     per service.instance.id) with no counter reset on either path;
+//   - exemplars of the demo's traces (which the collector forwards to a
+//     trace receiver standing in for Jaeger) queryable on both paths;
+//   - the alerts to reach Alertmanager grouped by service and breaker, with
+//     the open alert inhibited by the rejection alert, and the warning tier
+//     by the critical one;
+//   - a replica that stops to fire CircuitBreakerTargetDown.
 func TestStack(t *testing.T) {
 	if os.Getenv("FUSEBOX_E2E") != "1" {
 		t.Skip("live end-to-end test: run with FUSEBOX_E2E=1 (make e2e)")
 	}
 	kit, err := FindKit()
 	require.NoError(t, err)
-	prometheusBin := lookTool(t, "FUSEBOX_PROMETHEUS", "prometheus")
-	promtool := lookTool(t, "FUSEBOX_PROMTOOL", "promtool")
-	demoBin := buildIfMissing(t, envOr("FUSEBOX_DEMO_BIN", kit.Path("bin", "demo")), kit.Root, "./examples/demo")
+	promtool2 := lookTool(t, "FUSEBOX_PROMTOOL", "promtool")
+	p3 := envOr("FUSEBOX_PROMETHEUS3_DIR", kit.Path("bin", "prometheus3"))
+	prometheus3, promtool3 := filepath.Join(p3, "prometheus"), filepath.Join(p3, "promtool")
+	for _, bin := range []string{prometheus3, promtool3} {
+		_, err := os.Stat(bin)
+		require.NoError(t, err, "Prometheus 3 not built: make build-prometheus3 (or set FUSEBOX_PROMETHEUS3_DIR)")
+	}
+	alertmanagerBin := lookTool(t, "FUSEBOX_ALERTMANAGER", "prometheus-alertmanager")
+	amtool := lookTool(t, "FUSEBOX_AMTOOL", "amtool")
+	demoBin := buildIfMissing(t, envOr("FUSEBOX_DEMO_BIN", kit.Path("bin", "demo")), kit.Path("examples", "demo"), ".")
 	collectorBin := buildIfMissing(t, envOr("FUSEBOX_COLLECTOR_BIN", kit.Path("bin", "otelcol-fusebox")),
 		kit.Path("examples", "otel-collector"), ".")
 	speed := envOr("FUSEBOX_E2E_SPEED", "20")
+	factor, err := strconv.ParseFloat(speed, 64)
+	require.NoError(t, err, "FUSEBOX_E2E_SPEED")
 
 	// The budget starts once the binaries exist.
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), liveBudget)
 	defer cancel()
 
-	// The shipped files as they are.
-	runPromtool(t, promtool, kit)
-	out, err := exec.Command(collectorBin, "validate", "--config="+kit.CollectorConfig()).CombinedOutput()
+	st := loadStack(t)
+	checkPrometheusVersion(t, st, prometheus3)
+
+	// The shipped files as they are, on both Prometheus versions.
+	runPromtool(t, promtool2, kit)
+	runPromtool(t, promtool3, kit)
+	out, err := exec.Command(amtool, "check-config", kit.AlertmanagerConfig()).CombinedOutput()
+	require.NoError(t, err, "amtool check-config:\n%s", out)
+	t.Log("amtool check-config alertmanager.yml: ok")
+	out, err = exec.Command(collectorBin, "validate", "--config="+kit.CollectorConfig()).CombinedOutput()
 	require.NoError(t, err, "collector validate:\n%s", out)
 	t.Log("otelcol validate config.yaml: ok")
 
-	st := loadStack(t)
-	demoSvc, demoEnv := otlpService(t, st)
+	demos := st.otlpServices(t)
+	require.GreaterOrEqual(t, len(demos), 2, "docker-compose.yml should run two demo replicas")
 	promCfg, err := LoadPromConfig(kit.PrometheusConfig())
 	require.NoError(t, err)
 	colCfg := st.collectorConfig(t)
@@ -83,20 +137,30 @@ func TestStack(t *testing.T) {
 		require.NoError(t, os.MkdirAll(logDir, 0o755))
 	}
 	work := t.TempDir()
-	p := freePorts(t, 6)
+	p := freePorts(t, 6+len(demos))
 	local := func(i int) string { return "127.0.0.1:" + strconv.Itoa(p[i]) }
-	demoAddr, grpcAddr, httpAddr, exporterAddr, telemetryPort, promAddr :=
-		local(0), local(1), local(2), local(3), p[4], local(5)
+	grpcAddr, httpAddr, exporterAddr, telemetryPort, promAddr, amAddr :=
+		local(0), local(1), local(2), p[3], local(4), local(5)
 
-	// Collector: the real config, listen addresses moved to loopback ports.
+	// The trace backend and the alert receiver: in-process servers.
+	traces := &TraceSink{}
+	traceSrv := httptest.NewServer(traces)
+	t.Cleanup(traceSrv.Close)
+	hooks := &WebhookSink{}
+	hookSrv := httptest.NewServer(hooks)
+	t.Cleanup(hookSrv.Close)
+
+	// Collector: the real config, listen addresses moved to loopback ports,
+	// traces sent to the trace receiver.
 	collectorEnv := []string{}
 	for cfgValue, addr := range map[string]string{
 		colCfg.Receivers.OTLP.Protocols.GRPC.Endpoint: grpcAddr,
 		colCfg.Receivers.OTLP.Protocols.HTTP.Endpoint: httpAddr,
 		colCfg.Exporters.Prometheus.Endpoint:          exporterAddr,
+		colCfg.Exporters.OTLPHTTPTraces.Endpoint:      traceSrv.URL,
 	} {
 		name, _ := EnvDefault(cfgValue)
-		require.NotEmpty(t, name, "collector endpoint %q must be overridable with ${env:NAME:-default}", cfgValue)
+		require.NotEmpty(t, name, "collector setting %q must be overridable with ${env:NAME:-default}", cfgValue)
 		collectorEnv = append(collectorEnv, name+"="+addr)
 	}
 	for _, r := range colCfg.Service.Telemetry.Metrics.Readers {
@@ -111,28 +175,60 @@ func TestStack(t *testing.T) {
 	collector := startProcess(t, logDir, "collector", collectorEnv, collectorBin, "--config="+kit.CollectorConfig())
 	waitHTTP(ctx, t, collector, "http://"+exporterAddr+"/metrics")
 
-	// Demo: compose's OTEL_* settings, pointed at the local collector, with a
-	// short export interval and the scenario compressed.
-	env := []string{
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + httpAddr,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_METRIC_EXPORT_INTERVAL=1000",
-	}
-	for k, v := range demoEnv {
-		if strings.HasPrefix(k, "OTEL_") && k != "OTEL_EXPORTER_OTLP_ENDPOINT" && k != "OTEL_EXPORTER_OTLP_PROTOCOL" && k != "OTEL_METRIC_EXPORT_INTERVAL" {
-			env = append(env, k+"="+v)
+	// Alertmanager: the real config with a webhook to the receiver and short
+	// group timings; no cluster.
+	amYAML, err := RewriteAlertmanagerConfig(kit.AlertmanagerConfig(), hookSrv.URL, "1s")
+	require.NoError(t, err)
+	amFile := filepath.Join(work, "alertmanager.yml")
+	require.NoError(t, os.WriteFile(amFile, amYAML, 0o644))
+	am := startProcess(t, logDir, "alertmanager", nil, alertmanagerBin, append(st.extraFlags(t, st.alertmanager,
+		"config.file", "storage.path", "web.listen-address"),
+		"--config.file="+amFile,
+		"--storage.path="+filepath.Join(work, "alertmanager"),
+		"--web.listen-address="+amAddr,
+		"--cluster.listen-address=",
+	)...)
+	waitHTTP(ctx, t, am, "http://"+amAddr+"/-/ready")
+
+	// The demo replicas: compose's command and OTEL_* settings, pointed at
+	// the local collector, with a short export interval, the scenario
+	// compressed and the admin actions on.
+	targets := map[string]string{}
+	var replicas []*replica
+	for i, svc := range demos {
+		addr := local(6 + i)
+		env := []string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + httpAddr,
+			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+			"OTEL_METRIC_EXPORT_INTERVAL=1000",
+			"FUSEBOX_ADMIN_TOKEN=" + adminToken,
+		}
+		senv, err := st.compose.Services[svc].Env()
+		require.NoError(t, err)
+		for k, v := range senv {
+			if strings.HasPrefix(k, "OTEL_") && k != "OTEL_EXPORTER_OTLP_ENDPOINT" && k != "OTEL_EXPORTER_OTLP_PROTOCOL" && k != "OTEL_METRIC_EXPORT_INTERVAL" {
+				env = append(env, k+"="+v)
+			}
+		}
+		args := SetFlag(st.args(t, svc), "listen", addr)
+		args = append(args, "-speed", speed, "-duration", "15m")
+		proc := startProcess(t, logDir, svc, env, demoBin, args...)
+		replicas = append(replicas, &replica{service: svc, addr: addr, proc: proc})
+		for _, port := range st.listenPorts(t, svc) {
+			targets[svc+":"+port] = addr
 		}
 	}
-	demo := startProcess(t, logDir, "demo", env, demoBin,
-		"-listen", demoAddr, "-speed", speed, "-duration", "10m", "-log-format", "json")
-	waitHTTP(ctx, t, demo, "http://"+demoAddr+"/healthz")
-	waitHTTP(ctx, t, demo, "http://"+demoAddr+"/metrics")
-
-	// Prometheus: prometheus.yml with its targets mapped to the local ports.
-	targets := map[string]string{}
-	for _, port := range st.listenPorts(t, demoSvc) {
-		targets[demoSvc+":"+port] = demoAddr
+	for _, r := range replicas {
+		waitHTTP(ctx, t, r.proc, "http://"+r.addr+"/healthz")
+		waitHTTP(ctx, t, r.proc, "http://"+r.addr+"/metrics")
 	}
+	forced := replicas[len(replicas)-1]
+	forceOpen(ctx, t, forced.addr, forcedBreaker)
+	t.Logf("%s: breaker %s forced open", forced.service, forcedBreaker)
+
+	// Prometheus 3: prometheus.yml with its targets mapped to the local
+	// ports, the alert rules with their hold times divided by the demo's
+	// speed, and compose's feature flags.
 	for cfgValue, addr := range map[string]string{
 		colCfg.Receivers.OTLP.Protocols.GRPC.Endpoint: grpcAddr,
 		colCfg.Receivers.OTLP.Protocols.HTTP.Endpoint: httpAddr,
@@ -143,18 +239,31 @@ func TestStack(t *testing.T) {
 		require.NoError(t, err)
 		targets[st.collector+":"+port] = addr
 	}
-	promYAML, err := RewritePromConfig(kit.PrometheusConfig(), targets, liveScrapeInterval)
+	targets[st.collector+":"+st.collectorTelemetryPort(t)] = "127.0.0.1:" + strconv.Itoa(telemetryPort)
+	for _, port := range st.listenPorts(t, st.alertmanager) {
+		targets[st.alertmanager+":"+port] = amAddr
+	}
+	rules := map[string]string{}
+	for _, rf := range promCfg.RuleFiles {
+		scaled, err := ScaleRules(filepath.Join(filepath.Dir(kit.PrometheusConfig()), rf), factor)
+		require.NoError(t, err)
+		local := filepath.Join(work, filepath.Base(rf))
+		require.NoError(t, os.WriteFile(local, scaled, 0o644))
+		rules[rf] = local
+	}
+	promYAML, err := RewritePromConfig(kit.PrometheusConfig(), targets, rules, liveScrapeInterval)
 	require.NoError(t, err)
 	promFile := filepath.Join(work, "prometheus.yml")
 	require.NoError(t, os.WriteFile(promFile, promYAML, 0o644))
-	out, err = exec.Command(promtool, "check", "config", promFile).CombinedOutput()
+	out, err = exec.Command(promtool3, "check", "config", promFile).CombinedOutput()
 	require.NoError(t, err, "promtool check config (live copy):\n%s", out)
-	prom := startProcess(t, logDir, "prometheus", nil, prometheusBin,
+	prom := startProcess(t, logDir, "prometheus", nil, prometheus3, append(st.extraFlags(t, st.prometheus,
+		"config.file", "storage.tsdb.path", "web.listen-address"),
 		"--config.file="+promFile,
 		"--storage.tsdb.path="+filepath.Join(work, "data"),
 		"--web.listen-address="+promAddr,
 		"--storage.tsdb.retention.time=1h",
-	)
+	)...)
 	waitHTTP(ctx, t, prom, "http://"+promAddr+"/-/ready")
 	api := promAPI{base: "http://" + promAddr, client: &http.Client{Timeout: 10 * time.Second}}
 	upCtx, upCancel := context.WithTimeout(ctx, time.Minute)
@@ -165,81 +274,165 @@ func TestStack(t *testing.T) {
 	// What to evaluate, per source label value.
 	dash, err := LoadDashboard(kit.Dashboard())
 	require.NoError(t, err)
-	var rules []Expr
+	var rulesExprs []Expr
 	for _, rf := range promCfg.RuleFiles {
 		f, err := LoadRules(filepath.Join(filepath.Dir(kit.PrometheusConfig()), rf))
 		require.NoError(t, err)
-		rules = append(rules, f.Exprs()...)
+		for _, e := range f.Exprs() {
+			if _, ok := faultAlerts[e.Alert]; ok {
+				data, ok := WithoutThreshold(e.Expr)
+				require.True(t, ok, "%s: a fault alert must end with a comparison", e.Origin)
+				e.Origin += " [data]"
+				e.Expr = data
+			}
+			rulesExprs = append(rulesExprs, e)
+		}
 	}
 	sources := sourceLabels(promCfg)
 	require.GreaterOrEqual(t, len(sources), 2, "expected a direct and a collector source")
 
 	evalCtx, evalCancel := context.WithTimeout(ctx, evalBudget)
 	defer evalCancel()
-	results := map[string]map[string]int{} // origin -> source -> max series
-	var order []string
-	note := func(origin, source string, n int) {
-		if results[origin] == nil {
-			results[origin] = map[string]int{}
-			order = append(order, origin)
-		}
-		if n > results[origin][source] {
-			results[origin][source] = n
-		}
-	}
+	results := newReport(sources)
 	var checks []*liveCheck
+	var induced []*liveCheck
 	for _, src := range sources {
 		matcher := `source="` + src + `"`
-		vars := resolveVariables(evalCtx, t, api, dash, matcher, func(origin string, n int) { note(origin, src, n) })
-		for _, e := range append(dash.Exprs(), rules...) {
+		vars := resolveVariables(evalCtx, t, api, dash, matcher, func(origin string, n int) { results.note(origin, src, n) })
+		for _, e := range append(dash.Exprs(), rulesExprs...) {
 			q, err := Interpolate(e.Expr, vars)
 			require.NoError(t, err, e.Origin)
 			q, err = InjectMatcher(q, matcher)
 			require.NoError(t, err, e.Origin)
-			checks = append(checks, &liveCheck{origin: e.Origin, source: src, query: q})
-			note(e.Origin, src, 0)
+			c := &liveCheck{origin: e.Origin, source: src, query: q}
+			if e.Alert == inducedAlert {
+				if src == "direct" {
+					induced = append(induced, c)
+					results.note(e.Origin, src, 0)
+				}
+				continue
+			}
+			checks = append(checks, c)
+			results.note(e.Origin, src, 0)
 		}
 	}
-	pollChecks(evalCtx, t, api, checks, func(c *liveCheck, n int) { note(c.origin, c.source, n) })
+	pollChecks(evalCtx, t, api, checks, func(c *liveCheck, n int) { results.note(c.origin, c.source, n) })
 	checkRulesHealthy(ctx, t, api)
-
-	// The report: every expression, series returned per source.
-	var b strings.Builder
-	fmt.Fprintf(&b, "series returned per expression (%s):\n", strings.Join(sources, " / "))
-	width := 0
-	for _, o := range order {
-		width = max(width, len(o))
-	}
-	for _, o := range order {
-		var counts []string
-		for _, s := range sources {
-			counts = append(counts, fmt.Sprintf("%4d", results[o][s]))
-		}
-		fmt.Fprintf(&b, "  %-*s %s\n", width, o, strings.Join(counts, " / "))
-	}
-	t.Log(b.String())
 	for _, c := range checks {
 		assert.Positive(t, c.series, "%s returned no data for source=%q within %s\nquery: %s\nlast error: %v",
 			c.origin, c.source, evalBudget, c.query, c.lastErr)
 	}
+
+	alertCtx, alertCancel := context.WithTimeout(ctx, alertBudget)
+	defer alertCancel()
+	checkNoCounterResets(ctx, t, api, sources)
+	checkReplicasApart(alertCtx, t, api, len(replicas))
+	checkExemplars(alertCtx, t, api, traces, sources)
+	amAPI := promAPI{base: "http://" + amAddr, client: api.client}
+	amCfg, err := LoadAlertmanagerConfig(kit.AlertmanagerConfig())
+	require.NoError(t, err)
+	checkAlertmanager(alertCtx, t, amAPI, hooks, amCfg, len(replicas))
+
+	// A replica stops: its target goes down, and the down alert fires and
+	// reaches Alertmanager.
+	forced.proc.stop(t)
+	t.Logf("%s stopped", forced.service)
+	downCtx, downCancel := context.WithTimeout(ctx, time.Minute)
+	defer downCancel()
+	pollChecks(downCtx, t, api, induced, func(c *liveCheck, n int) { results.note(c.origin, c.source, n) })
+	for _, c := range induced {
+		assert.Positive(t, c.series, "%s returned no data for source=%q after %s stopped\nquery: %s\nlast error: %v",
+			c.origin, c.source, forced.service, c.query, c.lastErr)
+	}
+	waitAlertInAlertmanager(downCtx, t, amAPI, inducedAlert)
+
+	t.Log(results.String())
 	checkNoDuplicateSamples(ctx, t, api)
 	logActiveAlerts(ctx, t, api)
 	t.Logf("live run took %s", time.Since(began).Round(time.Second))
 }
 
-// otlpService returns the compose service that exports OTLP (the demo) and
-// its environment.
-func otlpService(t *testing.T, st stack) (string, map[string]string) {
+// replica is one demo process of the live run.
+type replica struct {
+	service, addr string
+	proc          *process
+}
+
+// report counts the series each expression returned, per source.
+type report struct {
+	sources []string
+	order   []string
+	max     map[string]map[string]int
+}
+
+func newReport(sources []string) *report {
+	return &report{sources: sources, max: map[string]map[string]int{}}
+}
+
+func (r *report) note(origin, source string, n int) {
+	if r.max[origin] == nil {
+		r.max[origin] = map[string]int{}
+		r.order = append(r.order, origin)
+	}
+	if n > r.max[origin][source] {
+		r.max[origin][source] = n
+	}
+}
+
+func (r *report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "series returned per expression (%s):\n", strings.Join(r.sources, " / "))
+	width := 0
+	for _, o := range r.order {
+		width = max(width, len(o))
+	}
+	for _, o := range r.order {
+		var counts []string
+		for _, s := range r.sources {
+			if _, ok := r.max[o][s]; !ok {
+				counts = append(counts, "   -")
+				continue
+			}
+			counts = append(counts, fmt.Sprintf("%4d", r.max[o][s]))
+		}
+		fmt.Fprintf(&b, "  %-*s %s\n", width, o, strings.Join(counts, " / "))
+	}
+	return b.String()
+}
+
+// forceOpen forces a breaker of a demo replica open through its admin
+// action.
+func forceOpen(ctx context.Context, t *testing.T, addr, name string) {
 	t.Helper()
-	for name, svc := range st.compose.Services {
-		env, err := svc.Env()
-		require.NoError(t, err)
-		if _, ok := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; ok {
-			return name, env
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/breakers/"+name+"/force-open", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "force-open %s on %s", name, addr)
+}
+
+// SetFlag returns args with the value of flag name (in any of the forms
+// FlagValue reads) replaced, or the flag appended when it is missing.
+func SetFlag(args []string, name, value string) []string {
+	out := append([]string(nil), args...)
+	for i, a := range out {
+		t := strings.TrimLeft(a, "-")
+		if t == a {
+			continue
+		}
+		dashes := a[:len(a)-len(t)]
+		if k, _, ok := strings.Cut(t, "="); ok && k == name {
+			out[i] = dashes + name + "=" + value
+			return out
+		}
+		if t == name && i+1 < len(out) {
+			out[i+1] = value
+			return out
 		}
 	}
-	require.FailNow(t, "no compose service exports OTLP")
-	return "", nil
+	return append(out, "-"+name, value)
 }
 
 // sourceLabels returns the distinct values of the source target label.
@@ -501,6 +694,7 @@ type promAPI struct {
 
 type sample struct {
 	Metric map[string]string `json:"metric"`
+	Value  []any             `json:"value"` // [time, "value"] of a vector
 }
 
 // queryError is Prometheus rejecting a query (bad_data, execution).
@@ -538,6 +732,28 @@ func (a promAPI) get(ctx context.Context, path string, params url.Values, into a
 		return fmt.Errorf("%s: %s: %s", path, env.ErrorType, env.Error)
 	}
 	return json.Unmarshal(env.Data, into)
+}
+
+// getRaw reads a JSON API that answers without Prometheus' envelope
+// (Alertmanager's API v2).
+func (a promAPI) getRaw(ctx context.Context, path string, params url.Values, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path+"?"+params.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d: %.200s", path, resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, into)
 }
 
 // query runs an instant query and returns its series (a scalar counts as

@@ -50,7 +50,7 @@ func TestHandlerCountsOutcomes(t *testing.T) {
 		{name: "404 is not a failure", h: write(404), wantCode: 404, want: totals{Successes: 1}},
 		{name: "500", h: write(500), wantCode: 500, want: totals{Failures: 1}},
 		{name: "503", h: write(503), wantCode: 503, want: totals{Failures: 1}},
-		{name: "http.Error 502", h: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad", 502) }, wantCode: 502, want: totals{Failures: 1}},
+		{name: "http.Error 502", h: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad", http.StatusBadGateway) }, wantCode: 502, want: totals{Failures: 1}},
 		{name: "only the first status counts", h: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200); w.WriteHeader(500) }, wantCode: 200, want: totals{Successes: 1}},
 		{name: "1xx then 500", h: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(103); w.WriteHeader(500) }, wantCode: 103, want: totals{Failures: 1}},
 		{

@@ -103,7 +103,7 @@ func TestRoutes(t *testing.T) {
 	for range 12 {
 		a.step(context.Background())
 	}
-	resp, body = get(t, a.selfURL+"/api/predict")
+	resp, _ = get(t, a.selfURL+"/api/predict")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the middleware rejects while model_server is open")
 	assert.Equal(t, "60", resp.Header.Get("Retry-After"))
 

@@ -1,7 +1,7 @@
 // Command otelcol-fusebox is an OpenTelemetry Collector built from the
 // upstream components that config.yaml in this folder uses, and no others:
-// the OTLP receiver, the batch processor, the Prometheus exporter and the
-// debug exporter. The end-to-end tests run it with that exact config, so the
+// the OTLP receiver, the batch processor, the Prometheus, OTLP/HTTP and
+// debug exporters. The end-to-end tests run it with that exact config, so the
 // config the docker-compose stack gives the upstream contrib image is the one
 // that was tested.
 //
@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
@@ -50,6 +51,7 @@ func components() (otelcol.Factories, error) {
 	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](
 		prometheusexporter.NewFactory(),
 		debugexporter.NewFactory(),
+		otlphttpexporter.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err

@@ -1,0 +1,12 @@
+package sharedstate
+
+// Episode returns the epoch of the opening this replica's breaker name is
+// in, and the highest epoch it knows for the name.
+func (s *Syncer) Episode(name string) (episode, applied uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if en := s.entries[name]; en != nil {
+		return en.episode, en.applied
+	}
+	return 0, 0
+}

@@ -1,0 +1,25 @@
+module github.com/fusebox-go/fusebox/sharedstate/redisstate
+
+go 1.26.0
+
+replace github.com/fusebox-go/fusebox => ../..
+
+require (
+	github.com/alicebob/miniredis/v2 v2.40.0
+	github.com/fusebox-go/fusebox v0.0.0
+	github.com/go-redsync/redsync/v4 v4.13.0
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/sony/gobreaker/v2 v2.4.0
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/hashicorp/errwrap v1.1.0 // indirect
+	github.com/hashicorp/go-multierror v1.1.1 // indirect
+	github.com/yuin/gopher-lua v1.1.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)

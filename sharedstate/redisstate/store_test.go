@@ -1,0 +1,90 @@
+package redisstate_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/sharedstate"
+	"github.com/fusebox-go/fusebox/sharedstate/redisstate"
+	"github.com/fusebox-go/fusebox/sharedstate/redisstate/redistest"
+	"github.com/fusebox-go/fusebox/sharedstate/sharedstatetest"
+)
+
+// The scripts follow the Store contract on a pure-Go Redis (fast, no
+// server needed)...
+func TestStoreOnMiniredis(t *testing.T) {
+	mr := miniredis.RunT(t)
+	sharedstatetest.TestStore(t, func(t *testing.T) sharedstate.Store {
+		c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+		t.Cleanup(func() { _ = c.Close() })
+		return newStore(t, c)
+	})
+}
+
+// ...and on a real redis-server.
+func TestStoreOnRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	sharedstatetest.TestStore(t, func(t *testing.T) sharedstate.Store { return newStore(t, srv.Client(t)) })
+}
+
+func newStore(t *testing.T, c redis.UniversalClient, opts ...redisstate.Option) *redisstate.Store {
+	t.Helper()
+	s, err := redisstate.New(c, opts...)
+	require.NoError(t, err)
+	return s
+}
+
+func TestNewValidates(t *testing.T) {
+	good := &redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}
+	cases := []struct {
+		name  string
+		opts  *redis.Options
+		opt   redisstate.Option
+		field string
+	}{
+		{"context deadlines ignored", &redis.Options{Addr: "127.0.0.1:1"}, nil, "redis_client"},
+		{"empty namespace", good, redisstate.WithNamespace(""), "namespace"},
+		{"brace in namespace", good, redisstate.WithNamespace("a}b"), "namespace"},
+		{"space in namespace", good, redisstate.WithNamespace("a b"), "namespace"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := redis.NewClient(tc.opts)
+			defer c.Close()
+			_, err := redisstate.New(c, tc.opt)
+			require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+			var ce *breaker.ConfigError
+			require.True(t, errors.As(err, &ce))
+			assert.Equal(t, tc.field, ce.Field)
+		})
+	}
+	_, err := redisstate.New(nil)
+	require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+}
+
+// Two namespaces on one server do not see each other.
+func TestNamespacesApart(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer c.Close()
+	a, b := newStore(t, c, redisstate.WithNamespace("a")), newStore(t, c, redisstate.WithNamespace("b"))
+	res, err := a.Propose(t.Context(), sharedstate.Proposal{Name: "x", To: breaker.Open, OpenFor: 1e9, By: "r", Reason: breaker.ReasonFailureThreshold})
+	require.NoError(t, err)
+	require.Equal(t, sharedstate.Written, res.Outcome)
+	snap, err := b.Snapshot(t.Context(), 0)
+	require.NoError(t, err)
+	assert.Empty(t, snap.Records)
+	for _, k := range mr.Keys() {
+		assert.Contains(t, k, "{fusebox:a}", "every key shares the hash tag")
+	}
+}
+
+type redisstateStore = redisstate.Store
+
+func newStoreOn(t *testing.T, c redis.UniversalClient) *redisstate.Store { return newStore(t, c) }
