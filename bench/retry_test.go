@@ -47,14 +47,6 @@ func (f *thirdTime) ctxValue(context.Context) (struct{}, error) {
 }
 
 //go:noinline
-func (f *thirdTime) plain() error {
-	if f.n++; f.n%3 != 0 {
-		return errBoom
-	}
-	return nil
-}
-
-//go:noinline
 func (f *thirdTime) value() (struct{}, error) {
 	if f.n++; f.n%3 != 0 {
 		return struct{}{}, errBoom
