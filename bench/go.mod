@@ -6,7 +6,9 @@ replace github.com/fusebox-go/fusebox => ..
 
 require (
 	github.com/afex/hystrix-go v0.0.0-20180502004556-fa1af6a1f4f5
+	github.com/avast/retry-go/v4 v4.7.0
 	github.com/cenk/backoff v2.2.1+incompatible
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/eapache/go-resiliency v1.7.0
 	github.com/facebookgo/clock v0.0.0-20150410010913-600d898af40a
 	github.com/failsafe-go/failsafe-go v0.9.8

@@ -184,6 +184,15 @@
 //	    previous record. Nothing is done when DEBUG is off: not even a clock
 //	    read.
 //
+// # Retry policies
+//
+// [Telemetry.AttachRetry] observes a policy of package retry the same way:
+// calls by outcome, stops by reason, attempts and the budget read at
+// collection time (retry.calls, retry.stops, retry.attempts,
+// retry.budget.available), histograms of the calls that retried, and the
+// span events retry.scheduled and retry.gave_up with rate-limited logs.
+// Its documentation lists them all.
+//
 // # Bring your own MeterProvider
 //
 // With an SDK MeterProvider of your own (through [WithMeterProvider] or the

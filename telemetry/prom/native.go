@@ -86,6 +86,8 @@ type native struct {
 	duration                                          *prometheus.HistogramVec
 	transitions                                       *prometheus.CounterVec
 
+	retry *retryNative // the retry policies of Handler.AttachRetry
+
 	stateValues   [len(states)]string
 	outcomeValues [len(outcomes)]string
 	shadowValue   string
@@ -137,6 +139,7 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 		}, []string{labelName, labelFrom, labelTo, labelReason}),
 		shadowValue: breaker.OutcomeShadowRejected.String(),
 	}
+	c.retry = newRetryNative(constLabels)
 	c.bus, _ = reg.Events().(*events.Async[breaker.Event])
 	for i, s := range states {
 		c.stateValues[i] = s.String()
@@ -190,6 +193,7 @@ func (c *native) Describe(ch chan<- *prometheus.Desc) {
 	}
 	c.duration.Describe(ch)
 	c.transitions.Describe(ch)
+	c.retry.describe(ch)
 }
 
 // Collect reads every breaker's Stats, then the bus's drops, the
@@ -214,6 +218,7 @@ func (c *native) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.duration.Collect(ch)
 	c.transitions.Collect(ch)
+	c.retry.collect(ch)
 }
 
 // collector emits one breaker's series (series.Visit decides which) as

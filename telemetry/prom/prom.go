@@ -122,6 +122,8 @@ type Handler struct {
 	mp       *sdkmetric.MeterProvider // nil without the OTel exporter or a reader
 	detach   func()
 	stop     func() // the native collector's OnRemove; nil without one
+	tel      *telemetry.Telemetry
+	retries  retryAttachments // AttachRetry
 
 	once sync.Once
 	err  error
@@ -202,6 +204,7 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 	tel, err := telemetry.New(telOpts...)
 	if err == nil {
 		if h.detach, err = tel.AttachRegistry(reg); err == nil {
+			h.tel = tel
 			h.http = promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{
 				ErrorHandling:     promhttp.ContinueOnError,
 				EnableOpenMetrics: true,
@@ -266,6 +269,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.Ser
 // again returns the first result.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.once.Do(func() {
+		h.retries.detachAll()
 		h.detach()
 		h.err = h.release(ctx)
 	})
