@@ -30,14 +30,19 @@ bench:
 	GO=$(GO) BENCHSTAT=$(GOBIN)/benchstat bench/run.sh
 
 FUZZTIME ?= 60s
-FUZZ_TARGETS := FuzzOptions FuzzName FuzzStatsJSON FuzzModel
+# Every fuzz target, as package:target (go test -fuzz takes one target per
+# run). redisstate's FuzzDecodeMessage is in a module of its own.
+FUZZ_TARGETS := ./breaker:FuzzOptions ./breaker:FuzzName ./breaker:FuzzStatsJSON ./breaker:FuzzModel \
+	./retry:FuzzOptions ./retry:FuzzBackoff ./httpbreaker:FuzzParseRetryAfter
 
-## fuzz: run each breaker fuzz target for $(FUZZTIME) (go test -fuzz takes one target per run)
+## fuzz: run each fuzz target for $(FUZZTIME)
 fuzz:
-	@set -e; for f in $(FUZZ_TARGETS); do \
-		echo "== $$f ($(FUZZTIME))"; \
-		$(GO) test ./breaker -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; f=$${t##*:}; \
+		echo "== $$pkg $$f ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	done
+	cd sharedstate/redisstate && $(GO) test . -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME)
 
 # The modules whose code is fusebox's own: linted, and built for 32-bit
 # targets. (examples/otel-collector only assembles upstream collector

@@ -460,6 +460,31 @@ func TestRetryTransportInsideBreakerTransport(t *testing.T) {
 	})
 }
 
+// A half-open trial through NewTransport used to be retried like any
+// request, holding the breaker's trial slot through every backoff wait:
+// the Transport did not pass the trial's context down. The RetryTransport
+// inside it now sees breaker.IsTrial and makes one attempt.
+func TestRetryTransportMakesOneAttemptForATrial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := breaker.NewRegistry(breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Minute), breaker.WithHalfOpenMaxCalls(1))
+		base := newRTScript(rtAnswer{status: 503})
+		p := rtPolicy(t)
+		client := &http.Client{Transport: httpbreaker.NewTransport(reg, httpbreaker.NewRetryTransport(p, base))}
+		resp, err := client.Get("http://api.example.com/items")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, 4, base.count(), "closed: the request is retried")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		resp, err = client.Get("http://api.example.com/items")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, 5, base.count(), "the trial: one attempt")
+		b, _ := reg.Lookup("api.example.com")
+		assert.Equal(t, breaker.Open, b.State(), "the failed trial reopened it")
+	})
+}
+
 // Per attempt: every attempt goes through the breaker, and retrying stops
 // when the breaker rejects one.
 func TestRetryTransportOutsideBreakerTransport(t *testing.T) {

@@ -101,6 +101,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	defer p.Done(errTransportPanicked) // only if RoundTrip below never returns
+	if ctx := p.Context(); ctx != req.Context() {
+		// A half-open trial: the wrapped transport (a RetryTransport, for
+		// one) sees breaker.IsTrial and makes one attempt.
+		req = req.WithContext(ctx)
+	}
 	resp, err := t.base.RoundTrip(req)
 	fault := t.isFault(resp, err)
 	switch {
