@@ -56,17 +56,37 @@
 //	    Prometheus: circuit_breaker_call_duration_seconds (histogram).
 //
 //	circuit_breaker.transitions  Int64Counter  {transition}
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.origin
 //	    State changes, counted as they happen, with the breaker.Reason's
-//	    String form. The changes a breaker makes by itself have their series
-//	    created at 0 as soon as the breaker is seen (attached, or at its
+//	    String form and where they came from (breaker.Origin's): local for
+//	    the breaker's own calls and the actions on it, peer for another
+//	    replica's decision, cluster for the fleet's (a quorum's), both
+//	    applied with breaker.Breaker.Apply, as package sharedstate does.
+//	    The changes a breaker makes by itself have their series created at
+//	    0, origin local, as soon as the breaker is seen (attached, or at its
 //	    first event or collection), so that the first trip shows as an
 //	    increase: closed to open for failure_threshold, failure_rate and
 //	    slow_calls, open to half_open for recovery_timeout, half_open to
 //	    closed for trials_succeeded, half_open to open for trial_failed.
 //	    Those caused by ForceOpen (force_open), Reset (reset) and
 //	    WithHalfOpenMaxWait (half_open_timeout) appear when they happen: at
-//	    most a dozen series per breaker.
+//	    most a dozen local series per breaker. Changes applied from
+//	    elsewhere appear when they happen too (so a rate over them misses
+//	    the first; circuit_breaker.sync.messages counts every decision
+//	    applied from the start), with the deciding replica's reason, which
+//	    its own page counts with origin local. Under package sharedstate a
+//	    breaker can have at most 16 peer series (openings from closed and
+//	    from half_open for failure_threshold, failure_rate, slow_calls,
+//	    trial_failed and half_open_timeout; force_open and reset with
+//	    WithOperatorActions; a peer's close, open to half_open, or to
+//	    closed with WithRemoteCloseCloses, for trials_succeeded) and 10
+//	    cluster series (the openings, with WithQuorum): 38 in all, and five
+//	    peer series for a breaker with one trip policy and sharedstate's
+//	    defaults. That is acceptable where a dozen was the aim because the
+//	    remote series exist only for the breakers a fleet's decision reached
+//	    and only for the changes that happened: the series a breaker has
+//	    from the start are still six, so a page of idle breakers is as
+//	    large as without shared state.
 //	    Prometheus: circuit_breaker_transitions_total (counter).
 //
 //	circuit_breaker.consecutive_failures  Int64ObservableGauge  {failure}
@@ -195,7 +215,9 @@
 //     already loses some. Use sdkmetric.WithCardinalityLimit(0) (no limit;
 //     the registry's own limit, breaker.WithMaxBreakers, bounds the series)
 //     or at least 12 × the number of breakers + 1 (the transitions counter
-//     has up to twelve series per breaker, six of them from the start).
+//     has up to twelve local series per breaker, six of them from the
+//     start), 40 × with shared state (up to 38, see the transitions
+//     counter).
 //   - A service.instance.id in the resource, unique to the process, when
 //     several replicas export to one Collector: its Prometheus exporter
 //     derives the instance label from it, and replicas without one merge

@@ -153,7 +153,7 @@ func stateSet(name attribute.KeyValue, s breaker.State) attribute.Set {
 	return attribute.NewSet(name, attribute.String(keyState, s.String()))
 }
 
-func transitionSet(name attribute.KeyValue, from, to breaker.State, reason breaker.Reason) attribute.Set {
+func transitionSet(name attribute.KeyValue, from, to breaker.State, reason breaker.Reason, origin breaker.Origin) attribute.Set {
 	return attribute.NewSet(name, attribute.String(keyFrom, from.String()), attribute.String(keyTo, to.String()),
-		attribute.String(keyReason, reason.String()))
+		attribute.String(keyReason, reason.String()), attribute.String(keyOrigin, origin.String()))
 }

@@ -366,14 +366,15 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 }
 
 // precreate creates the transitions series that series.KnownTransitions
-// marks precreated, at 0, for a breaker seen for the first time.
+// marks precreated, at 0 and with origin local, for a breaker seen for the
+// first time.
 func (t *Telemetry) precreate(ent *entry) {
 	if t.noop {
 		return
 	}
 	for _, k := range series.KnownTransitions {
 		if k.Precreated {
-			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason)...)
+			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason, breaker.OriginLocal)...)
 		}
 	}
 }
@@ -460,10 +461,10 @@ const maxCauseBytes = 256
 // tripping window, and where it came from.
 func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
 	if !t.noop {
-		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To, e.Reason)...)
+		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To, e.Reason, e.Origin)...)
 	}
 	if ent.rec != nil {
-		ent.rec.RecordTransition(ctx, e.From, e.To, e.Reason)
+		ent.rec.RecordTransition(ctx, e.From, e.To, e.Reason, e.Origin)
 	}
 	from, to, reason := e.From.String(), e.To.String(), e.Reason.String()
 	var cause, causeType string

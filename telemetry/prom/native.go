@@ -43,6 +43,7 @@ const (
 	labelFrom    = "circuit_breaker_from_state"
 	labelTo      = "circuit_breaker_to_state"
 	labelReason  = "circuit_breaker_reason"
+	labelOrigin  = "circuit_breaker_origin"
 
 	// The exporter's labels for the instrumentation scope, and the help
 	// text of target_info.
@@ -134,7 +135,7 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 			Name:        nameTransitions,
 			Help:        series.Transitions.Help,
 			ConstLabels: constLabels,
-		}, []string{labelName, labelFrom, labelTo, labelReason}),
+		}, []string{labelName, labelFrom, labelTo, labelReason, labelOrigin}),
 		shadowValue: breaker.OutcomeShadowRejected.String(),
 	}
 	c.bus, _ = reg.Events().(*events.Async[breaker.Event])
@@ -282,11 +283,12 @@ func (c *native) ForBreaker(b *breaker.Breaker) telemetry.BreakerRecorder {
 }
 
 // precreate creates b's transitions series that series.KnownTransitions
-// marks precreated, at 0, and notes that it did.
+// marks precreated, at 0 and with origin local, and notes that it did.
 func (c *native) precreate(b *breaker.Breaker) {
+	local := breaker.OriginLocal.String()
 	for _, k := range series.KnownTransitions {
 		if k.Precreated {
-			c.transitions.WithLabelValues(b.Name(), k.From.String(), k.To.String(), k.Reason.String())
+			c.transitions.WithLabelValues(b.Name(), k.From.String(), k.To.String(), k.Reason.String(), local)
 		}
 	}
 	c.precreated.Store(b, struct{}{})
@@ -298,7 +300,7 @@ type nativeBreaker struct {
 	c           *native
 	b           *breaker.Breaker
 	durations   [3]atomic.Pointer[durationSeries]                     // by outcome: success, failure, ignored
-	transitions [len(series.KnownTransitions)]atomic.Pointer[counter] // by series.TransitionIndex
+	transitions [len(series.KnownTransitions)]atomic.Pointer[counter] // by series.TransitionIndex (origin local)
 }
 
 // durationSeries is one (breaker, outcome) series of the histogram, with,
@@ -379,18 +381,18 @@ func exemplarLabels(sc trace.SpanContext) prometheus.Labels {
 
 // RecordTransition counts a state change, with the span of the call that
 // caused it as the exemplar when that span is sampled.
-func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason) {
+func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason, origin breaker.Origin) {
 	var c prometheus.Counter
-	if i, ok := series.TransitionIndex(from, to, reason); ok {
+	if i, ok := series.TransitionIndex(from, to, reason, origin); ok {
 		p := &n.transitions[i]
 		cc := p.Load()
 		if cc == nil {
-			cc = &counter{n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String())}
+			cc = &counter{n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String(), origin.String())}
 			p.Store(cc)
 		}
 		c = cc.Counter
 	} else {
-		c = n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String())
+		c = n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String(), origin.String())
 	}
 	if ex, ok := c.(prometheus.ExemplarAdder); ok {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {

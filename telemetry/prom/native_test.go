@@ -301,7 +301,7 @@ func TestNativeExemplars(t *testing.T) {
 
 	require.ErrorIs(t, b.Execute(sampled, func(context.Context) error { return errBoom }), errBoom)
 	page, _ := scrape(t, h, "application/openmetrics-text; version=1.0.0")
-	assert.Contains(t, normaliseExemplars(page), `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="db",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1.0 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 1.0 <time>`)
+	assert.Contains(t, normaliseExemplars(page), `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="db",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1.0 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 1.0 <time>`)
 }
 
 // Shutdown removes the native collector: the page loses the breakers, and a
@@ -406,12 +406,12 @@ func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
 			get(t, reg, "idle")
 			get(t, reg, "shadow", breaker.WithShadowMode(true))
 		}, []string{
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_rate",circuit_breaker_to_state="open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="slow_calls",circuit_breaker_to_state="open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_reason="recovery_timeout",circuit_breaker_to_state="half_open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_reason="trials_succeeded",circuit_breaker_to_state="closed"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_reason="trial_failed",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="failure_rate",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="slow_calls",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="recovery_timeout",circuit_breaker_to_state="half_open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="trials_succeeded",circuit_breaker_to_state="closed"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="trial_failed",circuit_breaker_to_state="open"} 0`,
 			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 0`,
 			`circuit_breaker_forced{circuit_breaker_name="idle"} 0`,
 			`circuit_breaker_shadow_mode{circuit_breaker_name="idle"} 0`,
@@ -423,7 +423,7 @@ func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
 				call(t, clock, b, time.Millisecond, errBoom)
 			}
 		}, []string{
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1`,
 			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 1.705312800002e+09`,
 		}},
 		{"forced", func(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) {
@@ -439,7 +439,7 @@ func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
 			clock.Advance(time.Second)
 			get(t, reg, "idle").Reset()
 		}, []string{
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_reason="reset",circuit_breaker_to_state="closed"} 1`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="reset",circuit_breaker_to_state="closed"} 1`,
 			`circuit_breaker_forced{circuit_breaker_name="idle"} 0`,
 			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 1.705312802002e+09`,
 		}},
