@@ -18,6 +18,11 @@
 //	if err != nil { ... }
 //	defer detach() // unsubscribes and unregisters the callback
 //
+// A replica that shares its breakers' state (package sharedstate) attaches
+// its Syncer too, for the circuit_breaker.sync.* instruments:
+//
+//	detachSync, err := tel.AttachSyncer(syncer)
+//
 // Package [github.com/fusebox-go/fusebox/telemetry/prom] serves the same
 // metrics on a Prometheus /metrics page in one call, for a program that has
 // no OpenTelemetry setup of its own, and can hand them to OTLP or other SDK
@@ -149,6 +154,87 @@
 //	    each bus counted once however often it is attached.
 //	    Prometheus: circuit_breaker_events_dropped_total (counter).
 //
+// The circuit_breaker.sync.* instruments describe the shared breaker state
+// of a replica (package sharedstate) while a Syncer is attached
+// ([Telemetry.AttachSyncer]). They are read from Syncer.Status and
+// Syncer.Stats when the metrics are collected, and carry no attribute
+// that names the replica: the resource's service.instance.id (the
+// instance label, through a Collector) does, as for every other series.
+// That makes 30 Prometheus series per replica (the histogram's 13
+// buckets, sum and count included), whatever the number of breakers.
+//
+//	circuit_breaker.sync.connected  Int64ObservableUpDownCounter  {replica}
+//	    attributes: none
+//	    1 while the Syncer reaches its store (its last command succeeded),
+//	    0 while it does not (Status.Connected): every breaker then acts
+//	    as a local one. Summed over replicas, the replicas connected.
+//	    Prometheus: circuit_breaker_sync_connected (gauge).
+//
+//	circuit_breaker.sync.pending_proposals  Int64ObservableUpDownCounter  {proposal}
+//	    attributes: none
+//	    Breakers whose latest opening or closing waits to be proposed to
+//	    the store (Status.Pending): 0 or close to it while connected, it
+//	    grows while the store is out of reach.
+//	    Prometheus: circuit_breaker_sync_pending_proposals (gauge).
+//
+//	circuit_breaker.sync.last_success_time  Float64ObservableGauge  s
+//	    attributes: none
+//	    When a store command last succeeded (Status.LastSync), in seconds
+//	    since the Unix epoch; 0 if none did. time() minus it is how long
+//	    the replica has been on its own.
+//	    Prometheus: circuit_breaker_sync_last_success_time_seconds (gauge).
+//
+//	circuit_breaker.sync.messages  Int64ObservableCounter  {message}
+//	    attributes: circuit_breaker.sync.result
+//	    Decisions received from the store, by what became of them:
+//	    applied (newer than any this replica knew: acted on, also for a
+//	    breaker being created), stale (a duplicate or reordered message),
+//	    self (this replica's own decision), unknown (for a breaker the
+//	    registry does not hold yet: kept for when it is created) and
+//	    malformed. Every result is reported from the start, at 0.
+//	    Prometheus: circuit_breaker_sync_messages_total (counter).
+//
+//	circuit_breaker.sync.proposals  Int64ObservableCounter  {proposal}
+//	    attributes: circuit_breaker.sync.outcome
+//	    This replica's openings and closings sent to the store, by what
+//	    the store made of them: written (a new decision), joined (an
+//	    opening already in force), refused (a close for an opening that
+//	    is not the store's latest) and voted (a vote towards a quorum).
+//	    Prometheus: circuit_breaker_sync_proposals_total (counter).
+//
+//	circuit_breaker.sync.reconciles  Int64ObservableCounter  {reconcile}
+//	    attributes: none
+//	    Reads of the store's whole state (one per reconcile interval while
+//	    connected, and after each reconnection).
+//	    Prometheus: circuit_breaker_sync_reconciles_total (counter).
+//
+//	circuit_breaker.sync.repaired  Int64ObservableCounter  {record}
+//	    attributes: none
+//	    Decisions a reconcile brought that no message had: a lost message,
+//	    or the state read at start.
+//	    Prometheus: circuit_breaker_sync_repaired_total (counter).
+//
+//	circuit_breaker.sync.errors  Int64ObservableCounter  {error}
+//	    attributes: none
+//	    Failed store commands, and decisions that could not be applied.
+//	    Prometheus: circuit_breaker_sync_errors_total (counter).
+//
+//	circuit_breaker.sync.propagation.delay  Float64Histogram  s
+//	    attributes: none
+//	    From the store writing another replica's decision to this replica
+//	    receiving it (Stats.Propagation), measured with the two hosts'
+//	    clocks, so only as good as their synchronisation. Buckets from 1ms
+//	    to 5s (sharedstate.PropagationBounds). The Syncer aggregates the
+//	    delays itself, and OpenTelemetry has no observable histogram: at
+//	    each collection this histogram records one value per delay the
+//	    Syncer measured since the previous one, in the same bucket, the
+//	    values adding up to the Syncer's sum (held to multiples of 2^-20 s,
+//	    about a microsecond). Its buckets, count and sum are the Syncer's
+//	    (package prom's native page renders the same); its min and max,
+//	    which only OTLP shows, are those of the recorded values, not of the
+//	    delays.
+//	    Prometheus: circuit_breaker_sync_propagation_delay_seconds (histogram).
+//
 // A [Recorder] ([WithRecorder]) receives the same call durations and
 // transitions from the attachment's one subscription, for a metrics
 // library other than OpenTelemetry; package
@@ -254,6 +340,11 @@
 // The transition itself is made, counted and logged by the breaker's next
 // call, State or Stats. Detaching is safe at any time, also from an event
 // handler; an event already being delivered may still be recorded once.
+// The circuit_breaker.sync.* callback reads the attached Syncer's Status
+// (a lock of the Syncer's that neither the call path nor its store
+// commands hold) and Stats (atomics), and records the propagation delays
+// measured since the previous collection, with no context: they take no
+// exemplar.
 //
 // A registry or breaker can be attached once: a second attachment of the
 // same breakers, by this Telemetry or another (package prom's NewHandler

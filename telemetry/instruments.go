@@ -49,7 +49,8 @@ var (
 // one place that lists them: an instrument is added here (field,
 // newInstruments, and observe for an observable one or the event handler for
 // a synchronous one), and to the table in doc.go, which a test compares with
-// what is emitted.
+// what is emitted. The circuit_breaker.sync.* instruments, read from a
+// sharedstate.Syncer, are in sync.go.
 type instruments struct {
 	// Observed from the breakers at collection time.
 	state        metric.Int64ObservableUpDownCounter

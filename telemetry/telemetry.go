@@ -49,6 +49,9 @@ type Telemetry struct {
 	busRefs     map[*events.Async[breaker.Event]]int
 	buses       atomic.Pointer[[]*events.Async[breaker.Event]]
 	busCallback metric.Registration
+
+	// The attached sharedstate.Syncer, if any (see AttachSyncer).
+	sync syncState
 }
 
 // New creates the instruments under the scope [ScopeName] with version
@@ -62,8 +65,12 @@ func New(opts ...Option) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
+	syncInst, err := newSyncInstruments(meter)
+	if err != nil {
+		return nil, err
+	}
 	_, isNoop := cfg.meterProvider.(noop.MeterProvider)
-	return &Telemetry{cfg: cfg, meter: meter, inst: inst, noop: isNoop}, nil
+	return &Telemetry{cfg: cfg, meter: meter, inst: inst, noop: isNoop, sync: syncState{inst: syncInst}}, nil
 }
 
 // AttachRegistry starts observing every breaker of reg, including breakers
@@ -121,6 +128,8 @@ func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error)
 // package prom's NewHandler): a second one would write every span event
 // and log record twice. To export the same instruments to several
 // backends, give one MeterProvider several readers (prom.WithReader).
+// AttachSyncer returns it too, for a Telemetry that observes a Syncer
+// already.
 var ErrAlreadyAttached = errors.New("telemetry: already attached")
 
 // attached holds the attachments not yet detached, to refuse a second one
