@@ -40,6 +40,15 @@
 //	circuit_breaker_slow_call_ratio         gauge      circuit_breaker_name
 //	circuit_breaker_slow_calls_total        counter    circuit_breaker_name
 //	circuit_breaker_events_dropped_total    counter    (none)
+//	circuit_breaker_sync_connected          gauge      (none)
+//	circuit_breaker_sync_pending_proposals  gauge      (none)
+//	circuit_breaker_sync_last_success_time_seconds  gauge  (none)
+//	circuit_breaker_sync_messages_total     counter    circuit_breaker_sync_result
+//	circuit_breaker_sync_proposals_total    counter    circuit_breaker_sync_outcome
+//	circuit_breaker_sync_reconciles_total   counter    (none)
+//	circuit_breaker_sync_repaired_total     counter    (none)
+//	circuit_breaker_sync_errors_total       counter    (none)
+//	circuit_breaker_sync_propagation_delay_seconds  histogram  le
 //	target_info                             gauge      service_instance_id, service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
 //
 // Every series but target_info also carries otel_scope_name (the
@@ -70,6 +79,16 @@
 // (force_open), Reset (reset) and WithHalfOpenMaxWait (half_open_timeout)
 // cause, and those another replica's decision causes (origin "peer" or
 // "cluster"), appear with the first call or transition that produces them.
+//
+// The circuit_breaker_sync_* series describe the replica's shared breaker
+// state when the handler is given its Syncer ([WithSyncer]; package
+// sharedstate): connected (1 or 0), pending proposals, the last success in
+// seconds since the epoch, messages by circuit_breaker_sync_result
+// (applied, stale, self, unknown, malformed), proposals by
+// circuit_breaker_sync_outcome (written, joined, refused, voted),
+// reconciles, repaired records and errors, all there from the start, and
+// the propagation delay (1ms to 5s) once the Syncer has measured one. They
+// name no replica: the instance label does, as for every other series.
 //
 // target_info's service_instance_id is the one of [Handler.Resource]:
 // unique to the process unless OTEL_RESOURCE_ATTRIBUTES sets it. Through a

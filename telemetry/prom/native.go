@@ -102,14 +102,7 @@ var (
 // describes; scope says whether every breaker series carries the
 // otel_scope_* labels.
 func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*native, error) {
-	var constLabels prometheus.Labels
-	if scope {
-		constLabels = prometheus.Labels{
-			labelScopeName:    telemetry.ScopeName,
-			labelScopeVersion: telemetry.Version,
-			labelScopeSchema:  "",
-		}
-	}
+	constLabels := scopeLabels(scope)
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, constLabels)
 	}
@@ -153,6 +146,19 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 		c.target = target
 	}
 	return c, nil
+}
+
+// scopeLabels returns the otel_scope_* labels every series carries, or
+// none without scope.
+func scopeLabels(scope bool) prometheus.Labels {
+	if !scope {
+		return nil
+	}
+	return prometheus.Labels{
+		labelScopeName:    telemetry.ScopeName,
+		labelScopeVersion: telemetry.Version,
+		labelScopeSchema:  "",
+	}
 }
 
 // targetInfo builds the target_info series of res as the OTel exporter

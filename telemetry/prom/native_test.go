@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +112,10 @@ func assertSamePage(t *testing.T, want, got, msg string) {
 // metric names, types, help, label names and values, sample values,
 // histogram buckets, target_info, and (in OpenMetrics) the exemplars with
 // their trace and span ids, all but their timestamps. An extra reader
-// changes nothing on the page. Every page also matches the golden file.
+// changes nothing on the page. The scenario shares its breakers with a
+// peer replica, so that the page also holds the Syncer's series, its
+// propagation delays included, and a transition with origin peer. Every
+// page also matches the golden file.
 func TestNativeMatchesExporter(t *testing.T) {
 	noResourceEnv(t)
 	for _, scope := range []bool{true, false} {
@@ -126,18 +130,24 @@ func TestNativeMatchesExporter(t *testing.T) {
 				}
 				pages := map[string]string{}
 				for _, m := range modes {
-					reg, clock, bus := newRegistry(t)
-					h, promReg, _ := newModeHandler(t, m, reg, opts...)
-					runScenario(t, reg, clock, bus)
-					page, _ := scrape(t, h, format.accept)
-					pages[m.name] = normaliseExemplars(normalise(page))
+					// In a bubble of its own, so that the shared state's
+					// timers run the same way for each.
+					synctest.Test(t, func(t *testing.T) {
+						sh := newShared(t)
+						h, promReg, _ := newModeHandler(t, m, sh.reg, append(opts, prom.WithSyncer(sh.syncer))...)
+						sh.run(t)
+						page, _ := scrape(t, h, format.accept)
+						pages[m.name] = normaliseExemplars(normalise(page))
 
-					problems, err := testutil.GatherAndLint(promReg)
-					require.NoError(t, err)
-					assert.Empty(t, problems, m.name)
+						problems, err := testutil.GatherAndLint(promReg)
+						require.NoError(t, err)
+						assert.Empty(t, problems, m.name)
+					})
 				}
 				want := pages["otel"]
 				require.Contains(t, want, "circuit_breaker_events_dropped_total")
+				require.Contains(t, want, "circuit_breaker_sync_propagation_delay_seconds_count")
+				require.Contains(t, want, `circuit_breaker_origin="peer"`)
 				if format.name == "openmetrics" {
 					require.Contains(t, want, `trace_id="0af7651916cd43dd8448eb211c80319c"`, "the scenario's calls leave exemplars")
 				}
