@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
@@ -219,4 +221,34 @@ func TestSyncPagesAgreeAtEveryScrape(t *testing.T) {
 			assertSamePage(t, want[i], got[i], fmt.Sprintf("scrape %d: %s differs from the OTel exporter's page", i+1, name))
 		}
 	}
+}
+
+// With the native page and an extra reader, the reader gets the sync
+// instruments too, by their OpenTelemetry names, with the same delays.
+func TestWithSyncerAndReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sh := newShared(t)
+		reader := sdkmetric.NewManualReader()
+		h, err := prom.NewHandler(sh.reg, prom.WithSyncer(sh.syncer), prom.WithReader(reader),
+			prom.WithLogger(slog.New(slog.DiscardHandler)))
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+		sh.peerTrips(t, "payments")
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(context.Background(), &rm))
+		got := map[string]metricdata.Metrics{}
+		for _, m := range rm.ScopeMetrics[0].Metrics {
+			got[m.Name] = m
+		}
+		require.Contains(t, got, "circuit_breaker.sync.connected")
+		assert.Equal(t, int64(1), got["circuit_breaker.sync.connected"].Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+		delay := got["circuit_breaker.sync.propagation.delay"].Data.(metricdata.Histogram[float64]).DataPoints[0]
+		assert.Equal(t, uint64(1), delay.Count)
+		assert.Equal(t, uint64(1), delay.BucketCounts[2], "3ms")
+		page, _ := scrape(t, h, "")
+		assert.Contains(t, page, "circuit_breaker_sync_propagation_delay_seconds_count{")
+	})
 }
