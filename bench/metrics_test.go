@@ -83,8 +83,8 @@ func newHandCollector(reg *breaker.Registry) *handCollector {
 		}, []string{"circuit_breaker_name", "circuit_breaker_outcome"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circuit_breaker_transitions_total",
-			Help: "State transitions of the circuit breaker, by reason.",
-		}, []string{"circuit_breaker_name", "circuit_breaker_from_state", "circuit_breaker_to_state", "circuit_breaker_reason"}),
+			Help: "State transitions of the circuit breaker, by reason and origin.",
+		}, []string{"circuit_breaker_name", "circuit_breaker_from_state", "circuit_breaker_to_state", "circuit_breaker_reason", "circuit_breaker_origin"}),
 	}
 	for i, s := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
 		c.stateNames[i] = s.String()
@@ -99,7 +99,7 @@ func newHandCollector(reg *breaker.Registry) *handCollector {
 func (c *handCollector) Handle(_ context.Context, e breaker.Event) {
 	switch {
 	case e.Kind == breaker.EventStateChange:
-		c.transitions.WithLabelValues(e.Breaker.Name(), e.From.String(), e.To.String(), e.Reason.String()).Inc()
+		c.transitions.WithLabelValues(e.Breaker.Name(), e.From.String(), e.To.String(), e.Reason.String(), e.Origin.String()).Inc()
 	case e.Outcome != breaker.OutcomeRejected:
 		c.duration.WithLabelValues(e.Breaker.Name(), e.Outcome.String()).Observe(e.Duration.Seconds())
 	}
@@ -125,7 +125,7 @@ func (c *handCollector) Collect(ch chan<- prometheus.Metric) {
 		name := b.Name()
 		if _, ok := c.precreated.Load(b); !ok {
 			for _, t := range precreatedTransitions {
-				c.transitions.WithLabelValues(name, t[0], t[1], t[2])
+				c.transitions.WithLabelValues(name, t[0], t[1], t[2], "local")
 			}
 			c.precreated.Store(b, struct{}{})
 		}

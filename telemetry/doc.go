@@ -18,6 +18,11 @@
 //	if err != nil { ... }
 //	defer detach() // unsubscribes and unregisters the callback
 //
+// A replica that shares its breakers' state (package sharedstate) attaches
+// its Syncer too, for the circuit_breaker.sync.* instruments:
+//
+//	detachSync, err := tel.AttachSyncer(syncer)
+//
 // Package [github.com/fusebox-go/fusebox/telemetry/prom] serves the same
 // metrics on a Prometheus /metrics page in one call, for a program that has
 // no OpenTelemetry setup of its own, and can hand them to OTLP or other SDK
@@ -56,17 +61,37 @@
 //	    Prometheus: circuit_breaker_call_duration_seconds (histogram).
 //
 //	circuit_breaker.transitions  Int64Counter  {transition}
-//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason
+//	    attributes: circuit_breaker.name, circuit_breaker.from_state, circuit_breaker.to_state, circuit_breaker.reason, circuit_breaker.origin
 //	    State changes, counted as they happen, with the breaker.Reason's
-//	    String form. The changes a breaker makes by itself have their series
-//	    created at 0 as soon as the breaker is seen (attached, or at its
+//	    String form and where they came from (breaker.Origin's): local for
+//	    the breaker's own calls and the actions on it, peer for another
+//	    replica's decision, cluster for the fleet's (a quorum's), both
+//	    applied with breaker.Breaker.Apply, as package sharedstate does.
+//	    The changes a breaker makes by itself have their series created at
+//	    0, origin local, as soon as the breaker is seen (attached, or at its
 //	    first event or collection), so that the first trip shows as an
 //	    increase: closed to open for failure_threshold, failure_rate and
 //	    slow_calls, open to half_open for recovery_timeout, half_open to
 //	    closed for trials_succeeded, half_open to open for trial_failed.
 //	    Those caused by ForceOpen (force_open), Reset (reset) and
 //	    WithHalfOpenMaxWait (half_open_timeout) appear when they happen: at
-//	    most a dozen series per breaker.
+//	    most eleven local series per breaker. Changes applied from
+//	    elsewhere appear when they happen too (so a rate over them misses
+//	    the first; circuit_breaker.sync.messages counts every decision
+//	    applied from the start), with the deciding replica's reason, which
+//	    its own page counts with origin local. Under package sharedstate a
+//	    breaker can have at most 16 peer series (openings from closed and
+//	    from half_open for failure_threshold, failure_rate, slow_calls,
+//	    trial_failed and half_open_timeout; force_open and reset with
+//	    WithOperatorActions; a peer's close, open to half_open, or to
+//	    closed with WithRemoteCloseCloses, for trials_succeeded) and 10
+//	    cluster series (the openings, with WithQuorum): 37 in all, and five
+//	    peer series for a breaker with one trip policy and sharedstate's
+//	    defaults. That is acceptable where a dozen was the aim because the
+//	    remote series exist only for the breakers a fleet's decision reached
+//	    and only for the changes that happened: the series a breaker has
+//	    from the start are still six, so a page of idle breakers is as
+//	    large as without shared state.
 //	    Prometheus: circuit_breaker_transitions_total (counter).
 //
 //	circuit_breaker.consecutive_failures  Int64ObservableGauge  {failure}
@@ -128,6 +153,87 @@
 //	    *events.Async; attached to several such buses, it reports their sum,
 //	    each bus counted once however often it is attached.
 //	    Prometheus: circuit_breaker_events_dropped_total (counter).
+//
+// The circuit_breaker.sync.* instruments describe the shared breaker state
+// of a replica (package sharedstate) while a Syncer is attached
+// ([Telemetry.AttachSyncer]). They are read from Syncer.Status and
+// Syncer.Stats when the metrics are collected, and carry no attribute
+// that names the replica: the resource's service.instance.id (the
+// instance label, through a Collector) does, as for every other series.
+// That makes 30 Prometheus series per replica (the histogram's 13
+// buckets, sum and count included), whatever the number of breakers.
+//
+//	circuit_breaker.sync.connected  Int64ObservableUpDownCounter  {replica}
+//	    attributes: none
+//	    1 while the Syncer reaches its store (its last command succeeded),
+//	    0 while it does not (Status.Connected): every breaker then acts
+//	    as a local one. Summed over replicas, the replicas connected.
+//	    Prometheus: circuit_breaker_sync_connected (gauge).
+//
+//	circuit_breaker.sync.pending_proposals  Int64ObservableUpDownCounter  {proposal}
+//	    attributes: none
+//	    Breakers whose latest opening or closing waits to be proposed to
+//	    the store (Status.Pending): 0 or close to it while connected, it
+//	    grows while the store is out of reach.
+//	    Prometheus: circuit_breaker_sync_pending_proposals (gauge).
+//
+//	circuit_breaker.sync.last_success_time  Float64ObservableGauge  s
+//	    attributes: none
+//	    When a store command last succeeded (Status.LastSync), in seconds
+//	    since the Unix epoch; 0 if none did. time() minus it is how long
+//	    the replica has been on its own.
+//	    Prometheus: circuit_breaker_sync_last_success_time_seconds (gauge).
+//
+//	circuit_breaker.sync.messages  Int64ObservableCounter  {message}
+//	    attributes: circuit_breaker.sync.result
+//	    Decisions received from the store, by what became of them:
+//	    applied (newer than any this replica knew: acted on, also for a
+//	    breaker being created), stale (a duplicate or reordered message),
+//	    self (this replica's own decision), unknown (for a breaker the
+//	    registry does not hold yet: kept for when it is created) and
+//	    malformed. Every result is reported from the start, at 0.
+//	    Prometheus: circuit_breaker_sync_messages_total (counter).
+//
+//	circuit_breaker.sync.proposals  Int64ObservableCounter  {proposal}
+//	    attributes: circuit_breaker.sync.outcome
+//	    This replica's openings and closings sent to the store, by what
+//	    the store made of them: written (a new decision), joined (an
+//	    opening already in force), refused (a close for an opening that
+//	    is not the store's latest) and voted (a vote towards a quorum).
+//	    Prometheus: circuit_breaker_sync_proposals_total (counter).
+//
+//	circuit_breaker.sync.reconciles  Int64ObservableCounter  {reconcile}
+//	    attributes: none
+//	    Reads of the store's whole state (one per reconcile interval while
+//	    connected, and after each reconnection).
+//	    Prometheus: circuit_breaker_sync_reconciles_total (counter).
+//
+//	circuit_breaker.sync.repaired  Int64ObservableCounter  {record}
+//	    attributes: none
+//	    Decisions a reconcile brought that no message had: a lost message,
+//	    or the state read at start.
+//	    Prometheus: circuit_breaker_sync_repaired_total (counter).
+//
+//	circuit_breaker.sync.errors  Int64ObservableCounter  {error}
+//	    attributes: none
+//	    Failed store commands, and decisions that could not be applied.
+//	    Prometheus: circuit_breaker_sync_errors_total (counter).
+//
+//	circuit_breaker.sync.propagation.delay  Float64Histogram  s
+//	    attributes: none
+//	    From the store writing another replica's decision to this replica
+//	    receiving it (Stats.Propagation), measured with the two hosts'
+//	    clocks, so only as good as their synchronisation. Buckets from 1ms
+//	    to 5s (sharedstate.PropagationBounds). The Syncer aggregates the
+//	    delays itself, and OpenTelemetry has no observable histogram: at
+//	    each collection this histogram records one value per delay the
+//	    Syncer measured since the previous one, in the same bucket, the
+//	    values adding up to the Syncer's sum (held to multiples of 2^-20 s,
+//	    about a microsecond). Its buckets, count and sum are the Syncer's
+//	    (package prom's native page renders the same); its min and max,
+//	    which only OTLP shows, are those of the recorded values, not of the
+//	    delays.
+//	    Prometheus: circuit_breaker_sync_propagation_delay_seconds (histogram).
 //
 // A [Recorder] ([WithRecorder]) receives the same call durations and
 // transitions from the attachment's one subscription, for a metrics
@@ -203,8 +309,10 @@
 //     otel_metric_overflow="true", so a registry of a few hundred breakers
 //     already loses some. Use sdkmetric.WithCardinalityLimit(0) (no limit;
 //     the registry's own limit, breaker.WithMaxBreakers, bounds the series)
-//     or at least 12 × the number of breakers + 1 (the transitions counter
-//     has up to twelve series per breaker, six of them from the start).
+//     or at least 11 × the number of breakers + 1 (the transitions counter
+//     has up to eleven local series per breaker, six of them from the
+//     start), 40 × with shared state (up to 37, see the transitions
+//     counter).
 //   - A service.instance.id in the resource, unique to the process, when
 //     several replicas export to one Collector: its Prometheus exporter
 //     derives the instance label from it, and replicas without one merge
@@ -241,6 +349,11 @@
 // The transition itself is made, counted and logged by the breaker's next
 // call, State or Stats. Detaching is safe at any time, also from an event
 // handler; an event already being delivered may still be recorded once.
+// The circuit_breaker.sync.* callback reads the attached Syncer's Status
+// (a lock of the Syncer's that neither the call path nor its store
+// commands hold) and Stats (atomics), and records the propagation delays
+// measured since the previous collection, with no context: they take no
+// exemplar.
 //
 // A registry or breaker can be attached once: a second attachment of the
 // same breakers, by this Telemetry or another (package prom's NewHandler

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/sharedstate/sharedstatetest"
 )
 
 // documented is one entry of a list in doc.go: its header line split into
@@ -89,6 +91,64 @@ func kindOf(t *testing.T, m metricdata.Metrics) []string {
 // record with its attributes, and nothing else is emitted.
 func TestDocumentationMatchesEmitted(t *testing.T) {
 	doc := readDoc(t)
+	// The scenario runs in a bubble, for the Syncer's timers; subtests
+	// cannot.
+	var (
+		got    map[string]metricdata.Metrics
+		events []sdktrace.Event
+		logs   []captured
+	)
+	synctest.Test(t, func(t *testing.T) {
+		got, events, logs = emitEverything(t)
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		require.Len(t, doc["Metrics"], len(got), "documented instruments")
+		for _, d := range doc["Metrics"] {
+			require.Len(t, d.fields, 3, "name kind unit: %v", d.fields)
+			name, kind, unit := d.fields[0], d.fields[1], d.fields[2]
+			m, ok := got[name]
+			if !assert.True(t, ok, "documented instrument %s not emitted", name) {
+				continue
+			}
+			assert.Contains(t, kindOf(t, m), kind, name)
+			assert.Equal(t, unit, m.Unit, name)
+			assert.ElementsMatch(t, d.attrs, metricKeys(m), name)
+		}
+	})
+	t.Run("span events", func(t *testing.T) {
+		keys := map[string][]string{}
+		for _, ev := range events {
+			for _, kv := range ev.Attributes {
+				keys[ev.Name] = append(keys[ev.Name], string(kv.Key))
+			}
+		}
+		require.Len(t, doc["Span events"], len(keys))
+		for _, d := range doc["Span events"] {
+			require.Len(t, d.fields, 1)
+			assert.ElementsMatch(t, d.attrs, dedup(keys[d.fields[0]]), d.fields[0])
+		}
+	})
+	t.Run("logs", func(t *testing.T) {
+		keys := map[string][]string{}
+		levels := map[string][]string{}
+		for _, r := range logs {
+			keys[r.msg] = append(keys[r.msg], r.keys...)
+			levels[r.msg] = append(levels[r.msg], r.level.String())
+		}
+		require.Len(t, doc["Logs"], len(keys))
+		for _, d := range doc["Logs"] {
+			require.Len(t, d.fields, 2)
+			msg := d.fields[0]
+			assert.ElementsMatch(t, d.attrs, dedup(keys[msg]), msg)
+			assert.ElementsMatch(t, strings.Split(d.fields[1], "|"), dedup(levels[msg]), msg)
+		}
+	})
+}
+
+// emitEverything runs a scenario that emits every instrument, span event
+// and log record, and returns them.
+func emitEverything(t *testing.T) (map[string]metricdata.Metrics, []sdktrace.Event, []captured) {
 	e := newEnv(t)
 	b := e.get(t, "model_server")
 	rec := tracetest.NewSpanRecorder()
@@ -121,49 +181,17 @@ func TestDocumentationMatchesEmitted(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(detach)
 
-	t.Run("metrics", func(t *testing.T) {
-		got := e.collect(t)
-		require.Len(t, doc["Metrics"], len(got), "documented instruments")
-		for _, d := range doc["Metrics"] {
-			require.Len(t, d.fields, 3, "name kind unit: %v", d.fields)
-			name, kind, unit := d.fields[0], d.fields[1], d.fields[2]
-			m, ok := got[name]
-			if !assert.True(t, ok, "documented instrument %s not emitted", name) {
-				continue
-			}
-			assert.Contains(t, kindOf(t, m), kind, name)
-			assert.Equal(t, unit, m.Unit, name)
-			assert.ElementsMatch(t, d.attrs, metricKeys(m), name)
-		}
-	})
-	t.Run("span events", func(t *testing.T) {
-		keys := map[string][]string{}
-		for _, ev := range rec.Ended()[0].Events() {
-			for _, kv := range ev.Attributes {
-				keys[ev.Name] = append(keys[ev.Name], string(kv.Key))
-			}
-		}
-		require.Len(t, doc["Span events"], len(keys))
-		for _, d := range doc["Span events"] {
-			require.Len(t, d.fields, 1)
-			assert.ElementsMatch(t, d.attrs, dedup(keys[d.fields[0]]), d.fields[0])
-		}
-	})
-	t.Run("logs", func(t *testing.T) {
-		keys := map[string][]string{}
-		levels := map[string][]string{}
-		for _, r := range e.logs.records() {
-			keys[r.msg] = append(keys[r.msg], r.keys...)
-			levels[r.msg] = append(levels[r.msg], r.level.String())
-		}
-		require.Len(t, doc["Logs"], len(keys))
-		for _, d := range doc["Logs"] {
-			require.Len(t, d.fields, 2)
-			msg := d.fields[0]
-			assert.ElementsMatch(t, d.attrs, dedup(keys[msg]), msg)
-			assert.ElementsMatch(t, strings.Split(d.fields[1], "|"), dedup(levels[msg]), msg)
-		}
-	})
+	// A Syncer that received another replica's decision.
+	store := sharedstatetest.NewStore()
+	client := store.Client()
+	client.SetDelay(time.Millisecond)
+	detachSync, err := e.tel.AttachSyncer(attachSyncer(t, e.reg, client, "pod-a"))
+	require.NoError(t, err)
+	t.Cleanup(detachSync)
+	trip(t, peer(t, store, "pod-b"), "shared")
+	time.Sleep(10 * time.Millisecond)
+	synctest.Wait()
+	return e.collect(t), rec.Ended()[0].Events(), e.logs.records()
 }
 
 func dedup(s []string) []string {

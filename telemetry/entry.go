@@ -31,7 +31,7 @@ type entry struct {
 	nameObs     []metric.ObserveOption
 
 	shadowObs     atomic.Pointer[[]metric.ObserveOption]                           // outcome shadow_rejected
-	transitionAdd [len(series.KnownTransitions)]atomic.Pointer[[]metric.AddOption] // by series.TransitionIndex
+	transitionAdd [len(series.KnownTransitions)]atomic.Pointer[[]metric.AddOption] // by series.TransitionIndex (origin local)
 	rejectedEvent [3]atomic.Pointer[[]trace.EventOption]                           // by state
 
 	// Rejection-log rate limit: the earliest time, in Unix nanoseconds on
@@ -62,17 +62,19 @@ func newEntry(b *breaker.Breaker, r Recorder) *entry {
 	return e
 }
 
-// transitionOpts returns the options for one transition of the breaker.
-func (e *entry) transitionOpts(from, to breaker.State, reason breaker.Reason) []metric.AddOption {
-	i, ok := series.TransitionIndex(from, to, reason)
+// transitionOpts returns the options for one transition of the breaker:
+// prepared once for the local ones series.KnownTransitions lists, built
+// each time for the others (rare: a peer's decision, for one).
+func (e *entry) transitionOpts(from, to breaker.State, reason breaker.Reason, origin breaker.Origin) []metric.AddOption {
+	i, ok := series.TransitionIndex(from, to, reason, origin)
 	if !ok {
-		return []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to, reason))}
+		return []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to, reason, origin))}
 	}
 	p := &e.transitionAdd[i]
 	if opts := p.Load(); opts != nil {
 		return *opts
 	}
-	opts := []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to, reason))}
+	opts := []metric.AddOption{metric.WithAttributeSet(transitionSet(e.name, from, to, reason, origin))}
 	p.Store(&opts)
 	return opts
 }

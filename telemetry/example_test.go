@@ -70,7 +70,7 @@ func ExampleTelemetry_AttachRegistry() {
 	// circuit_breaker.state circuit_breaker.name=model_server,circuit_breaker.state=open 1
 	// circuit_breaker.calls circuit_breaker.name=model_server,circuit_breaker.outcome=failure 2
 	// circuit_breaker.calls circuit_breaker.name=model_server,circuit_breaker.outcome=rejected 1
-	// circuit_breaker.transitions circuit_breaker.from_state=closed,circuit_breaker.name=model_server,circuit_breaker.reason=failure_threshold,circuit_breaker.to_state=open 1
+	// circuit_breaker.transitions circuit_breaker.from_state=closed,circuit_breaker.name=model_server,circuit_breaker.origin=local,circuit_breaker.reason=failure_threshold,circuit_breaker.to_state=open 1
 }
 
 // A breaker made with breaker.New has a bus of its own: attach it alone.

@@ -49,7 +49,8 @@ var (
 // one place that lists them: an instrument is added here (field,
 // newInstruments, and observe for an observable one or the event handler for
 // a synchronous one), and to the table in doc.go, which a test compares with
-// what is emitted.
+// what is emitted. The circuit_breaker.sync.* instruments, read from a
+// sharedstate.Syncer, are in sync.go.
 type instruments struct {
 	// Observed from the breakers at collection time.
 	state        metric.Int64ObservableUpDownCounter
@@ -153,7 +154,7 @@ func stateSet(name attribute.KeyValue, s breaker.State) attribute.Set {
 	return attribute.NewSet(name, attribute.String(keyState, s.String()))
 }
 
-func transitionSet(name attribute.KeyValue, from, to breaker.State, reason breaker.Reason) attribute.Set {
+func transitionSet(name attribute.KeyValue, from, to breaker.State, reason breaker.Reason, origin breaker.Origin) attribute.Set {
 	return attribute.NewSet(name, attribute.String(keyFrom, from.String()), attribute.String(keyTo, to.String()),
-		attribute.String(keyReason, reason.String()))
+		attribute.String(keyReason, reason.String()), attribute.String(keyOrigin, origin.String()))
 }

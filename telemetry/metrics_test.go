@@ -37,9 +37,9 @@ func outcomeSet(n, o string) attribute.Set {
 	return set(name(n), attribute.String("circuit_breaker.outcome", o))
 }
 
-func transitionSet(n, from, to, reason string) attribute.Set {
+func transitionSet(n, from, to, reason, origin string) attribute.Set {
 	return set(name(n), attribute.String("circuit_breaker.from_state", from), attribute.String("circuit_breaker.to_state", to),
-		attribute.String("circuit_breaker.reason", reason))
+		attribute.String("circuit_breaker.reason", reason), attribute.String("circuit_breaker.origin", origin))
 }
 
 // precreated are the transitions whose series a breaker has at 0 from the
@@ -54,20 +54,21 @@ var precreated = [][3]string{
 }
 
 // transitionPoints returns breaker n's transitions data points: the
-// precreated ones at 0, but for those counted, given as "from to reason"
-// and their count, which may add others.
+// precreated ones at 0 (origin local), but for those counted, given as
+// "from to reason" (origin local) or "from to reason origin" and their
+// count, which may add others.
 func transitionPoints(n string, counted map[string]int64) []metricdata.DataPoint[int64] {
 	var out []metricdata.DataPoint[int64]
 	seen := map[string]bool{}
 	for _, k := range precreated {
 		key := k[0] + " " + k[1] + " " + k[2]
 		seen[key] = true
-		out = append(out, metricdata.DataPoint[int64]{Attributes: transitionSet(n, k[0], k[1], k[2]), Value: counted[key]})
+		out = append(out, metricdata.DataPoint[int64]{Attributes: transitionSet(n, k[0], k[1], k[2], "local"), Value: counted[key]})
 	}
 	for key, v := range counted {
 		if !seen[key] {
-			f := strings.Fields(key)
-			out = append(out, metricdata.DataPoint[int64]{Attributes: transitionSet(n, f[0], f[1], f[2]), Value: v})
+			f := append(strings.Fields(key), "local")
+			out = append(out, metricdata.DataPoint[int64]{Attributes: transitionSet(n, f[0], f[1], f[2], f[3]), Value: v})
 		}
 	}
 	return out
@@ -196,7 +197,7 @@ func durationMetric(points ...metricdata.HistogramDataPoint[float64]) metricdata
 func transitionsMetric(points ...metricdata.DataPoint[int64]) metricdata.Metrics {
 	return metricdata.Metrics{
 		Name:        "circuit_breaker.transitions",
-		Description: "State transitions of the circuit breaker, by reason.",
+		Description: "State transitions of the circuit breaker, by reason and origin.",
 		Unit:        "{transition}",
 		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points},
 	}

@@ -43,10 +43,11 @@ type BreakerRecorder interface {
 	// span for an exemplar. Rejected and shadow-rejected calls are not
 	// recorded.
 	RecordCall(ctx context.Context, outcome breaker.Outcome, d time.Duration)
-	// RecordTransition records a state change and its reason, with the
-	// context of the call that caused it or context.Background() when none
-	// did.
-	RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason)
+	// RecordTransition records a state change, its reason and where it
+	// came from (breaker.OriginLocal, or OriginPeer and OriginCluster for a
+	// decision applied with breaker.Breaker.Apply), with the context of the
+	// call that caused it or context.Background() when none did.
+	RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason, origin breaker.Origin)
 }
 
 // WithRecorder adds r to what records the breakers' call durations and

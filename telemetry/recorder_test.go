@@ -46,10 +46,10 @@ func (b *fakeBreakerRecorder) RecordCall(ctx context.Context, o breaker.Outcome,
 	b.r.calls = append(b.r.calls, b.name+" "+o.String()+" "+d.String()+" "+ctx.Value(ctxKey{}).(string))
 }
 
-func (b *fakeBreakerRecorder) RecordTransition(_ context.Context, from, to breaker.State, reason breaker.Reason) {
+func (b *fakeBreakerRecorder) RecordTransition(_ context.Context, from, to breaker.State, reason breaker.Reason, origin breaker.Origin) {
 	b.r.mu.Lock()
 	defer b.r.mu.Unlock()
-	b.r.moves = append(b.r.moves, b.name+" "+from.String()+"->"+to.String()+" "+reason.String())
+	b.r.moves = append(b.r.moves, b.name+" "+from.String()+"->"+to.String()+" "+reason.String()+" "+origin.String())
 }
 
 // A Recorder gets every admitted call and transition once, with the call's
@@ -84,6 +84,8 @@ func TestRecorder(t *testing.T) {
 	require.ErrorIs(t, call(ctx, clock, late, 0, nil), breaker.ErrOpen) // not recorded
 	require.ErrorIs(t, call(ctx, clock, skipped, time.Millisecond, errBoom), errBoom)
 	late.Reset()
+	_, err = late.Apply(ctx, breaker.Remote{To: breaker.Open, OpenFor: time.Minute, Reason: breaker.ReasonFailureRate, Origin: breaker.OriginPeer, Peer: "pod-2"})
+	require.NoError(t, err)
 
 	assert.Equal(t, []string{"early", "late", "skipped"}, rec.prepared)
 	assert.Equal(t, []string{
@@ -92,8 +94,12 @@ func TestRecorder(t *testing.T) {
 		"late failure 1ms req",
 		"late failure 2ms req",
 	}, rec.calls)
-	assert.Equal(t, []string{"late closed->open failure_threshold", "late open->closed reset"}, rec.moves)
-	assert.Len(t, logs.records(), 2, "the logs are written once per change")
+	assert.Equal(t, []string{
+		"late closed->open failure_threshold local",
+		"late open->closed reset local",
+		"late closed->open failure_rate peer",
+	}, rec.moves)
+	assert.Len(t, logs.records(), 3, "the logs are written once per change")
 
 	detach()
 	require.NoError(t, call(ctx, clock, early, time.Millisecond, nil))

@@ -49,6 +49,9 @@ type Telemetry struct {
 	busRefs     map[*events.Async[breaker.Event]]int
 	buses       atomic.Pointer[[]*events.Async[breaker.Event]]
 	busCallback metric.Registration
+
+	// The attached sharedstate.Syncer, if any (see AttachSyncer).
+	sync syncState
 }
 
 // New creates the instruments under the scope [ScopeName] with version
@@ -62,8 +65,12 @@ func New(opts ...Option) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
+	syncInst, err := newSyncInstruments(meter)
+	if err != nil {
+		return nil, err
+	}
 	_, isNoop := cfg.meterProvider.(noop.MeterProvider)
-	return &Telemetry{cfg: cfg, meter: meter, inst: inst, noop: isNoop}, nil
+	return &Telemetry{cfg: cfg, meter: meter, inst: inst, noop: isNoop, sync: syncState{inst: syncInst}}, nil
 }
 
 // AttachRegistry starts observing every breaker of reg, including breakers
@@ -121,6 +128,8 @@ func (t *Telemetry) AttachBreaker(b *breaker.Breaker) (detach func(), err error)
 // package prom's NewHandler): a second one would write every span event
 // and log record twice. To export the same instruments to several
 // backends, give one MeterProvider several readers (prom.WithReader).
+// AttachSyncer returns it too, for a Telemetry that observes a Syncer
+// already.
 var ErrAlreadyAttached = errors.New("telemetry: already attached")
 
 // attached holds the attachments not yet detached, to refuse a second one
@@ -366,14 +375,15 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 }
 
 // precreate creates the transitions series that series.KnownTransitions
-// marks precreated, at 0, for a breaker seen for the first time.
+// marks precreated, at 0 and with origin local, for a breaker seen for the
+// first time.
 func (t *Telemetry) precreate(ent *entry) {
 	if t.noop {
 		return
 	}
 	for _, k := range series.KnownTransitions {
 		if k.Precreated {
-			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason)...)
+			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason, breaker.OriginLocal)...)
 		}
 	}
 }
@@ -460,10 +470,10 @@ const maxCauseBytes = 256
 // tripping window, and where it came from.
 func (t *Telemetry) stateChanged(ctx context.Context, ent *entry, e breaker.Event) {
 	if !t.noop {
-		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To, e.Reason)...)
+		t.inst.transitions.Add(ctx, 1, ent.transitionOpts(e.From, e.To, e.Reason, e.Origin)...)
 	}
 	if ent.rec != nil {
-		ent.rec.RecordTransition(ctx, e.From, e.To, e.Reason)
+		ent.rec.RecordTransition(ctx, e.From, e.To, e.Reason, e.Origin)
 	}
 	from, to, reason := e.From.String(), e.To.String(), e.Reason.String()
 	var cause, causeType string

@@ -122,7 +122,7 @@ func TestRoutes(t *testing.T) {
 		assert.Contains(t, page, `circuit_breaker_state{circuit_breaker_name="`+name+`",circuit_breaker_state="open"`)
 	}
 	assert.Contains(t, page, `circuit_breaker_calls_total{circuit_breaker_name="model_server",circuit_breaker_outcome="rejected"`)
-	assert.Contains(t, page, `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="database",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"`)
+	assert.Contains(t, page, `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="database",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"`)
 
 	_, page = get(t, a.selfURL+"/breakers/?format=html")
 	assert.Contains(t, page, `data-breaker="database"`)

@@ -31,7 +31,7 @@
 //	circuit_breaker_state                   gauge      circuit_breaker_name, circuit_breaker_state
 //	circuit_breaker_calls_total             counter    circuit_breaker_name, circuit_breaker_outcome
 //	circuit_breaker_call_duration_seconds   histogram  circuit_breaker_name, circuit_breaker_outcome, le
-//	circuit_breaker_transitions_total       counter    circuit_breaker_name, circuit_breaker_from_state, circuit_breaker_to_state, circuit_breaker_reason
+//	circuit_breaker_transitions_total       counter    circuit_breaker_name, circuit_breaker_from_state, circuit_breaker_to_state, circuit_breaker_reason, circuit_breaker_origin
 //	circuit_breaker_consecutive_failures    gauge      circuit_breaker_name
 //	circuit_breaker_last_state_change_time_seconds  gauge  circuit_breaker_name
 //	circuit_breaker_forced                  gauge      circuit_breaker_name
@@ -40,6 +40,15 @@
 //	circuit_breaker_slow_call_ratio         gauge      circuit_breaker_name
 //	circuit_breaker_slow_calls_total        counter    circuit_breaker_name
 //	circuit_breaker_events_dropped_total    counter    (none)
+//	circuit_breaker_sync_connected          gauge      (none)
+//	circuit_breaker_sync_pending_proposals  gauge      (none)
+//	circuit_breaker_sync_last_success_time_seconds  gauge  (none)
+//	circuit_breaker_sync_messages_total     counter    circuit_breaker_sync_result
+//	circuit_breaker_sync_proposals_total    counter    circuit_breaker_sync_outcome
+//	circuit_breaker_sync_reconciles_total   counter    (none)
+//	circuit_breaker_sync_repaired_total     counter    (none)
+//	circuit_breaker_sync_errors_total       counter    (none)
+//	circuit_breaker_sync_propagation_delay_seconds  histogram  le
 //	target_info                             gauge      service_instance_id, service_name, telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version
 //
 // Every series but target_info also carries otel_scope_name (the
@@ -58,16 +67,28 @@
 // The state, calls, consecutive-failure, last-state-change, forced and
 // shadow-mode series of every breaker are there from its creation (the
 // last state change at 0 until there is one); so are, at 0, the
-// transitions a breaker makes by itself (closed to open for
-// failure_threshold, failure_rate and slow_calls, open to half_open for
-// recovery_timeout, half_open to closed for trials_succeeded, half_open to
-// open for trial_failed), so that a rate over them sees the first trip.
+// transitions a breaker makes by itself, with circuit_breaker_origin
+// "local" (closed to open for failure_threshold, failure_rate and
+// slow_calls, open to half_open for recovery_timeout, half_open to closed
+// for trials_succeeded, half_open to open for trial_failed), so that a rate
+// over them sees the first trip.
 // The ratios appear only for breakers with that trip policy, slow calls
 // for breakers with a slow-call policy, the shadow_rejected outcome for
 // breakers in shadow mode, and the dropped events when the registry's bus
 // is an *events.Async. Duration series, and the transitions that ForceOpen
 // (force_open), Reset (reset) and WithHalfOpenMaxWait (half_open_timeout)
-// cause, appear with the first call or transition that produces them.
+// cause, and those another replica's decision causes (origin "peer" or
+// "cluster"), appear with the first call or transition that produces them.
+//
+// The circuit_breaker_sync_* series describe the replica's shared breaker
+// state when the handler is given its Syncer ([WithSyncer]; package
+// sharedstate): connected (1 or 0), pending proposals, the last success in
+// seconds since the epoch, messages by circuit_breaker_sync_result
+// (applied, stale, self, unknown, malformed), proposals by
+// circuit_breaker_sync_outcome (written, joined, refused, voted),
+// reconciles, repaired records and errors, all there from the start, and
+// the propagation delay (1ms to 5s) once the Syncer has measured one. They
+// name no replica: the instance label does, as for every other series.
 //
 // target_info's service_instance_id is the one of [Handler.Resource]:
 // unique to the process unless OTEL_RESOURCE_ATTRIBUTES sets it. Through a

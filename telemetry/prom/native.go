@@ -43,6 +43,7 @@ const (
 	labelFrom    = "circuit_breaker_from_state"
 	labelTo      = "circuit_breaker_to_state"
 	labelReason  = "circuit_breaker_reason"
+	labelOrigin  = "circuit_breaker_origin"
 
 	// The exporter's labels for the instrumentation scope, and the help
 	// text of target_info.
@@ -103,14 +104,7 @@ var (
 // describes; scope says whether every breaker series carries the
 // otel_scope_* labels.
 func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*native, error) {
-	var constLabels prometheus.Labels
-	if scope {
-		constLabels = prometheus.Labels{
-			labelScopeName:    telemetry.ScopeName,
-			labelScopeVersion: telemetry.Version,
-			labelScopeSchema:  "",
-		}
-	}
+	constLabels := scopeLabels(scope)
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, constLabels)
 	}
@@ -136,7 +130,7 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 			Name:        nameTransitions,
 			Help:        series.Transitions.Help,
 			ConstLabels: constLabels,
-		}, []string{labelName, labelFrom, labelTo, labelReason}),
+		}, []string{labelName, labelFrom, labelTo, labelReason, labelOrigin}),
 		shadowValue: breaker.OutcomeShadowRejected.String(),
 	}
 	c.retry = newRetryNative(constLabels)
@@ -155,6 +149,19 @@ func newNative(reg *breaker.Registry, res *resource.Resource, scope bool) (*nati
 		c.target = target
 	}
 	return c, nil
+}
+
+// scopeLabels returns the otel_scope_* labels every series carries, or
+// none without scope.
+func scopeLabels(scope bool) prometheus.Labels {
+	if !scope {
+		return nil
+	}
+	return prometheus.Labels{
+		labelScopeName:    telemetry.ScopeName,
+		labelScopeVersion: telemetry.Version,
+		labelScopeSchema:  "",
+	}
 }
 
 // targetInfo builds the target_info series of res as the OTel exporter
@@ -287,11 +294,12 @@ func (c *native) ForBreaker(b *breaker.Breaker) telemetry.BreakerRecorder {
 }
 
 // precreate creates b's transitions series that series.KnownTransitions
-// marks precreated, at 0, and notes that it did.
+// marks precreated, at 0 and with origin local, and notes that it did.
 func (c *native) precreate(b *breaker.Breaker) {
+	local := breaker.OriginLocal.String()
 	for _, k := range series.KnownTransitions {
 		if k.Precreated {
-			c.transitions.WithLabelValues(b.Name(), k.From.String(), k.To.String(), k.Reason.String())
+			c.transitions.WithLabelValues(b.Name(), k.From.String(), k.To.String(), k.Reason.String(), local)
 		}
 	}
 	c.precreated.Store(b, struct{}{})
@@ -303,7 +311,7 @@ type nativeBreaker struct {
 	c           *native
 	b           *breaker.Breaker
 	durations   [3]atomic.Pointer[durationSeries]                     // by outcome: success, failure, ignored
-	transitions [len(series.KnownTransitions)]atomic.Pointer[counter] // by series.TransitionIndex
+	transitions [len(series.KnownTransitions)]atomic.Pointer[counter] // by series.TransitionIndex (origin local)
 }
 
 // durationSeries is one (breaker, outcome) series of the histogram, with,
@@ -384,18 +392,18 @@ func exemplarLabels(sc trace.SpanContext) prometheus.Labels {
 
 // RecordTransition counts a state change, with the span of the call that
 // caused it as the exemplar when that span is sampled.
-func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason) {
+func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.State, reason breaker.Reason, origin breaker.Origin) {
 	var c prometheus.Counter
-	if i, ok := series.TransitionIndex(from, to, reason); ok {
+	if i, ok := series.TransitionIndex(from, to, reason, origin); ok {
 		p := &n.transitions[i]
 		cc := p.Load()
 		if cc == nil {
-			cc = &counter{n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String())}
+			cc = &counter{n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String(), origin.String())}
 			p.Store(cc)
 		}
 		c = cc.Counter
 	} else {
-		c = n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String())
+		c = n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String(), origin.String())
 	}
 	if ex, ok := c.(prometheus.ExemplarAdder); ok {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +112,10 @@ func assertSamePage(t *testing.T, want, got, msg string) {
 // metric names, types, help, label names and values, sample values,
 // histogram buckets, target_info, and (in OpenMetrics) the exemplars with
 // their trace and span ids, all but their timestamps. An extra reader
-// changes nothing on the page. Every page also matches the golden file.
+// changes nothing on the page. The scenario shares its breakers with a
+// peer replica, so that the page also holds the Syncer's series, its
+// propagation delays included, and a transition with origin peer. Every
+// page also matches the golden file.
 func TestNativeMatchesExporter(t *testing.T) {
 	noResourceEnv(t)
 	for _, scope := range []bool{true, false} {
@@ -126,18 +130,24 @@ func TestNativeMatchesExporter(t *testing.T) {
 				}
 				pages := map[string]string{}
 				for _, m := range modes {
-					reg, clock, bus := newRegistry(t)
-					h, promReg, _ := newModeHandler(t, m, reg, opts...)
-					runScenario(t, reg, clock, bus)
-					page, _ := scrape(t, h, format.accept)
-					pages[m.name] = normaliseExemplars(normalise(page))
+					// In a bubble of its own, so that the shared state's
+					// timers run the same way for each.
+					synctest.Test(t, func(t *testing.T) {
+						sh := newShared(t)
+						h, promReg, _ := newModeHandler(t, m, sh.reg, append(opts, prom.WithSyncer(sh.syncer))...)
+						sh.run(t)
+						page, _ := scrape(t, h, format.accept)
+						pages[m.name] = normaliseExemplars(normalise(page))
 
-					problems, err := testutil.GatherAndLint(promReg)
-					require.NoError(t, err)
-					assert.Empty(t, problems, m.name)
+						problems, err := testutil.GatherAndLint(promReg)
+						require.NoError(t, err)
+						assert.Empty(t, problems, m.name)
+					})
 				}
 				want := pages["otel"]
 				require.Contains(t, want, "circuit_breaker_events_dropped_total")
+				require.Contains(t, want, "circuit_breaker_sync_propagation_delay_seconds_count")
+				require.Contains(t, want, `circuit_breaker_origin="peer"`)
 				if format.name == "openmetrics" {
 					require.Contains(t, want, `trace_id="0af7651916cd43dd8448eb211c80319c"`, "the scenario's calls leave exemplars")
 				}
@@ -301,7 +311,7 @@ func TestNativeExemplars(t *testing.T) {
 
 	require.ErrorIs(t, b.Execute(sampled, func(context.Context) error { return errBoom }), errBoom)
 	page, _ := scrape(t, h, "application/openmetrics-text; version=1.0.0")
-	assert.Contains(t, normaliseExemplars(page), `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="db",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1.0 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 1.0 <time>`)
+	assert.Contains(t, normaliseExemplars(page), `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="db",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1.0 # {span_id="b7ad6b7169203331",trace_id="0af7651916cd43dd8448eb211c80319c"} 1.0 <time>`)
 }
 
 // Shutdown removes the native collector: the page loses the breakers, and a
@@ -406,12 +416,12 @@ func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
 			get(t, reg, "idle")
 			get(t, reg, "shadow", breaker.WithShadowMode(true))
 		}, []string{
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_rate",circuit_breaker_to_state="open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="slow_calls",circuit_breaker_to_state="open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_reason="recovery_timeout",circuit_breaker_to_state="half_open"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_reason="trials_succeeded",circuit_breaker_to_state="closed"} 0`,
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_reason="trial_failed",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="failure_rate",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="slow_calls",circuit_breaker_to_state="open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="recovery_timeout",circuit_breaker_to_state="half_open"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="trials_succeeded",circuit_breaker_to_state="closed"} 0`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="half_open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="trial_failed",circuit_breaker_to_state="open"} 0`,
 			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 0`,
 			`circuit_breaker_forced{circuit_breaker_name="idle"} 0`,
 			`circuit_breaker_shadow_mode{circuit_breaker_name="idle"} 0`,
@@ -423,7 +433,7 @@ func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
 				call(t, clock, b, time.Millisecond, errBoom)
 			}
 		}, []string{
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1`,
 			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 1.705312800002e+09`,
 		}},
 		{"forced", func(t *testing.T, reg *breaker.Registry, clock *breakertest.Clock) {
@@ -439,7 +449,7 @@ func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
 			clock.Advance(time.Second)
 			get(t, reg, "idle").Reset()
 		}, []string{
-			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_reason="reset",circuit_breaker_to_state="closed"} 1`,
+			`circuit_breaker_transitions_total{circuit_breaker_from_state="open",circuit_breaker_name="idle",circuit_breaker_origin="local",circuit_breaker_reason="reset",circuit_breaker_to_state="closed"} 1`,
 			`circuit_breaker_forced{circuit_breaker_name="idle"} 0`,
 			`circuit_breaker_last_state_change_time_seconds{circuit_breaker_name="idle"} 1.705312802002e+09`,
 		}},

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/sharedstate"
 	"github.com/fusebox-go/fusebox/telemetry"
 )
 
@@ -37,6 +38,7 @@ type config struct {
 	noScopeInfo  bool
 	otelExporter bool
 	readers      []sdkmetric.Reader
+	syncer       *sharedstate.Syncer
 }
 
 // WithRegistry sets the client_golang registry the metrics are registered
@@ -125,6 +127,9 @@ type Handler struct {
 	tel      *telemetry.Telemetry
 	retries  retryAttachments // AttachRetry
 
+	syncNative *syncCollector // WithSyncer, native page
+	detachSync func()         // WithSyncer, with the SDK
+
 	once sync.Once
 	err  error
 }
@@ -205,11 +210,14 @@ func NewHandler(reg *breaker.Registry, opts ...Option) (*Handler, error) {
 	if err == nil {
 		if h.detach, err = tel.AttachRegistry(reg); err == nil {
 			h.tel = tel
-			h.http = promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{
-				ErrorHandling:     promhttp.ContinueOnError,
-				EnableOpenMetrics: true,
-			})
-			return h, nil
+			if err = h.addSyncer(&cfg, tel); err == nil {
+				h.http = promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{
+					ErrorHandling:     promhttp.ContinueOnError,
+					EnableOpenMetrics: true,
+				})
+				return h, nil
+			}
+			h.detach()
 		}
 	}
 	return nil, errors.Join(err, h.release(context.Background()))
@@ -276,13 +284,19 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	return h.err
 }
 
-// release undoes what NewHandler set up, but the attachment.
+// release undoes what NewHandler set up, but the registry's attachment.
 func (h *Handler) release(ctx context.Context) error {
 	if h.stop != nil {
 		h.stop()
 	}
 	if h.native != nil {
 		h.registry.Unregister(h.native)
+	}
+	if h.syncNative != nil {
+		h.registry.Unregister(h.syncNative)
+	}
+	if h.detachSync != nil {
+		h.detachSync()
 	}
 	if h.mp != nil {
 		return h.mp.Shutdown(ctx)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -174,21 +175,23 @@ func noResourceEnv(t *testing.T) {
 
 func TestHandlerGolden(t *testing.T) {
 	noResourceEnv(t)
-	reg, clock, bus := newRegistry(t)
-	promReg := prometheus.NewRegistry()
-	h, err := prom.NewHandler(reg, prom.WithRegistry(promReg), prom.WithServiceName("checkout"),
-		prom.WithLogger(slog.New(slog.DiscardHandler)))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+	synctest.Test(t, func(t *testing.T) {
+		sh := newShared(t)
+		promReg := prometheus.NewRegistry()
+		h, err := prom.NewHandler(sh.reg, prom.WithRegistry(promReg), prom.WithServiceName("checkout"),
+			prom.WithLogger(slog.New(slog.DiscardHandler)), prom.WithSyncer(sh.syncer))
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
 
-	runScenario(t, reg, clock, bus)
-	page, contentType := scrape(t, h, "")
-	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", contentType)
-	golden(t, "scenario.txt", normalise(page))
+		sh.run(t)
+		page, contentType := scrape(t, h, "")
+		assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", contentType)
+		golden(t, "scenario.txt", normalise(page))
 
-	problems, err := testutil.GatherAndLint(promReg)
-	require.NoError(t, err)
-	assert.Empty(t, problems)
+		problems, err := testutil.GatherAndLint(promReg)
+		require.NoError(t, err)
+		assert.Empty(t, problems)
+	})
 }
 
 func TestHandlerWithoutScopeInfo(t *testing.T) {

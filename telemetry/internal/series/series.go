@@ -32,7 +32,7 @@ var (
 	Duration = Instrument{"circuit_breaker.call.duration", "s",
 		"Duration of the calls the circuit breaker admitted, by outcome."}
 	Transitions = Instrument{"circuit_breaker.transitions", "{transition}",
-		"State transitions of the circuit breaker, by reason."}
+		"State transitions of the circuit breaker, by reason and origin."}
 	LastStateChange = Instrument{"circuit_breaker.last_state_change_time", "s",
 		"When the circuit breaker last changed state, in seconds since the Unix epoch; 0 if it never did."}
 	Forced = Instrument{"circuit_breaker.forced", "{breaker}",
@@ -139,9 +139,12 @@ type Transition struct {
 	Precreated bool
 }
 
-// KnownTransitions lists every state change a breaker makes, the precreated
-// ones first: at most a dozen series per breaker. Both paths keep one
-// prepared series per entry, looked up with TransitionIndex.
+// KnownTransitions lists every state change a breaker makes by itself or
+// by an action on it (origin local), the precreated ones first: at most a
+// dozen series per breaker. Both paths keep one prepared series per entry,
+// looked up with TransitionIndex. A change applied from elsewhere (origin
+// peer or cluster, see Origins) has a series of its own, built when it
+// happens.
 var KnownTransitions = [...]Transition{
 	{breaker.Closed, breaker.Open, breaker.ReasonFailureThreshold, true},
 	{breaker.Closed, breaker.Open, breaker.ReasonFailureRate, true},
@@ -152,15 +155,18 @@ var KnownTransitions = [...]Transition{
 	{breaker.HalfOpen, breaker.Open, breaker.ReasonHalfOpenTimeout, false},
 	{breaker.Closed, breaker.Open, breaker.ReasonForceOpen, false},
 	{breaker.HalfOpen, breaker.Open, breaker.ReasonForceOpen, false},
-	{breaker.Open, breaker.Open, breaker.ReasonForceOpen, false},
 	{breaker.Open, breaker.Closed, breaker.ReasonReset, false},
 	{breaker.HalfOpen, breaker.Closed, breaker.ReasonReset, false},
 }
 
-// TransitionIndex returns the index in KnownTransitions of a state change,
-// or false for one it does not list (which both paths still count, with a
-// series of its own built when it happens).
-func TransitionIndex(from, to breaker.State, reason breaker.Reason) (int, bool) {
+// TransitionIndex returns the index in KnownTransitions of a local state
+// change, or false for one it does not list or one that came from
+// elsewhere (which both paths still count, with a series of its own built
+// when it happens).
+func TransitionIndex(from, to breaker.State, reason breaker.Reason, origin breaker.Origin) (int, bool) {
+	if origin != breaker.OriginLocal {
+		return 0, false
+	}
 	for i, k := range KnownTransitions {
 		if k.From == from && k.To == to && k.Reason == reason {
 			return i, true
