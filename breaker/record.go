@@ -48,7 +48,9 @@ func (b *Breaker) record(pm *Permit, o Outcome, err error) {
 			if b.word.Load().count() != 0 {
 				b.clearFailures(p)
 			}
-			changed = b.recordWindows(pm, &r)
+			if b.wins.Load() != nil {
+				changed = b.recordWindows(pm, &r)
+			}
 		} else {
 			changed = b.trialSucceeded(pm.ctx, p)
 		}
@@ -57,7 +59,7 @@ func (b *Breaker) record(pm *Permit, o Outcome, err error) {
 		b.lastFail.Store(r.clock(b))
 		if p.state == Closed {
 			changed = b.countFailure(pm, &r)
-			if !changed {
+			if !changed && b.wins.Load() != nil {
 				changed = b.recordWindows(pm, &r)
 			}
 		} else {
