@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the comparative benchmarks and prints benchstat's table of medians,
-# then the Markdown medians, fusebox/peer ratios and DESIGN.md targets.
+# then the Markdown medians, fusebox/peer ratios and the targets of
+# docs/ARCHITECTURE.md.
 # Called by `make bench`, which installs benchstat first. Settings:
 #
 #   BENCH_COUNT (6)    repetitions of every case, run as interleaved passes;

@@ -5,7 +5,7 @@
 //     allocations, and the floors;
 //   - for every case and GOMAXPROCS, the ratio of fusebox's median to each
 //     peer's median (below 1 means fusebox is faster);
-//   - the performance targets of DESIGN.md, each marked met or missed.
+//   - the performance targets of docs/ARCHITECTURE.md, each marked met or missed.
 //
 // Medians are taken over the -count repetitions, as benchstat does. Cases
 // are benchmarks named Case/lib=NAME; a library missing from a case (a skip)
@@ -270,8 +270,8 @@ func printRatios(w io.Writer, res *results, base string) {
 	fmt.Fprintf(w, "\nA column NAME+otel compares %s+otel with NAME+otel. BreakerMemory compares B/breaker.\n", base)
 }
 
-// target is one line of DESIGN.md's Performance targets, checked at one
-// GOMAXPROCS value.
+// target is one line of the performance targets (docs/ARCHITECTURE.md),
+// checked at one GOMAXPROCS value.
 type target struct {
 	what     string
 	measured string
@@ -284,7 +284,7 @@ func printTargets(w io.Writer, res *results) {
 	noAlloc := []string{"ClosedSuccess", "ClosedSuccessParallel", "ClosedFailure", "OpenRejection", "OpenRejectionParallel"}
 
 	for _, p := range res.procs {
-		// Closed success: no slower than eapache, serial at every -cpu and
+		// Closed success: within 1.2x of eapache, serial at every -cpu and
 		// in parallel at -cpu 2 and above.
 		benchs := []string{"ClosedSuccess"}
 		if p >= 2 {
@@ -292,7 +292,7 @@ func printTargets(w io.Writer, res *results) {
 		}
 		for _, b := range benchs {
 			if f, e, ok := pair(res, b, "fusebox", "eapache", p); ok {
-				add(fmt.Sprintf("%s -cpu %d: fusebox <= eapache", b, p), fmt.Sprintf("%.1f vs %.1f ns", f, e), f <= e)
+				add(fmt.Sprintf("%s -cpu %d: fusebox <= 1.2 x eapache", b, p), fmt.Sprintf("%.1f vs %.1f ns", f, e), f <= 1.2*e)
 			}
 		}
 		if f, e, ok := pair(res, "ClosedFailure", "fusebox", "eapache", p); ok {
@@ -302,6 +302,9 @@ func printTargets(w io.Writer, res *results) {
 			if f, g, ok := pair(res, b, "fusebox", "gobreaker", p); ok {
 				add(fmt.Sprintf("%s -cpu %d: fusebox <= gobreaker/2", b, p), fmt.Sprintf("%.1f vs %.1f ns", f, g), f <= g/2)
 			}
+		}
+		if f, e, ok := pair(res, "OpenRejection", "fusebox", "eapache", p); ok {
+			add(fmt.Sprintf("OpenRejection -cpu %d: fusebox <= 3 x eapache", p), fmt.Sprintf("%.1f vs %.1f ns", f, e), f <= 3*e)
 		}
 		for _, lib := range []string{"fusebox", "fusebox+sub", "fusebox+otel"} {
 			var bad []string
@@ -339,7 +342,7 @@ func printTargets(w io.Writer, res *results) {
 	}
 
 	met := 0
-	fmt.Fprintf(w, "### DESIGN.md targets\n\n| target | measured (medians) | |\n|---|---|---|\n")
+	fmt.Fprintf(w, "### Targets (docs/ARCHITECTURE.md)\n\n| target | measured (medians) | |\n|---|---|---|\n")
 	for _, t := range ts {
 		mark := "MISSED"
 		if t.met {

@@ -58,8 +58,8 @@ func TestRatiosAndTargets(t *testing.T) {
 
 	assert.Contains(t, got, "| ClosedSuccess | 2 | 0.56 |  |", "5/9 against eapache")
 	assert.Contains(t, got, "| BreakerMemory | 2 | 4.00 |  |", "memory compares B/breaker, not time")
-	assert.Contains(t, got, "| ClosedSuccess -cpu 2: fusebox <= eapache | 5.0 vs 9.0 ns | met |")
-	assert.Contains(t, got, "| ClosedSuccess -cpu 1: fusebox <= eapache | 12.0 vs 6.0 ns | MISSED |")
+	assert.Contains(t, got, "| ClosedSuccess -cpu 2: fusebox <= 1.2 x eapache | 5.0 vs 9.0 ns | met |")
+	assert.Contains(t, got, "| ClosedSuccess -cpu 1: fusebox <= 1.2 x eapache | 12.0 vs 6.0 ns | MISSED |")
 	assert.Contains(t, got, "| OpenRejection -cpu 2: fusebox <= gobreaker/2 | 30.0 vs 80.0 ns | met |")
 	assert.Contains(t, got, "| -cpu 2: fusebox allocates nothing (closed, failure, rejection) | OpenRejection 1 | MISSED |")
 	assert.Contains(t, got, "| BreakerMemory -cpu 2: fusebox < 1 KiB per breaker in a registry of 10,000 | 400 B | met |")
