@@ -289,7 +289,32 @@ func TestScenariosAreConsistent(t *testing.T) {
 				assert.Less(t, w.from, w.to, "%s/%s", name, d.name)
 				assert.LessOrEqual(t, w.to, sc.cycle, "%s/%s", name, d.name)
 			}
+			for _, b := range d.brownouts {
+				assert.Less(t, b.from, b.to, "%s/%s", name, d.name)
+				assert.LessOrEqual(t, b.to, sc.cycle, "%s/%s", name, d.name)
+				assert.True(t, b.share > 0 && b.share < 1, "%s/%s: a brownout fails some requests, not all", name, d.name)
+			}
 		}
+	}
+}
+
+// A dependency fails every request in an outage, a brownout's share in a
+// brownout, and its stray errors otherwise, cycle after cycle.
+func TestFailShare(t *testing.T) {
+	d := downstream{
+		outages:   []window{{10 * time.Second, 20 * time.Second}},
+		brownouts: []brownout{{window{15 * time.Second, 40 * time.Second}, 0.25}},
+		noiseErr:  0.01,
+	}
+	const cycle = time.Minute
+	for _, c := range []struct {
+		at   time.Duration
+		want float64
+	}{
+		{0, 0.01}, {10 * time.Second, 1}, {15 * time.Second, 1}, {20 * time.Second, 0.25},
+		{39 * time.Second, 0.25}, {40 * time.Second, 0.01}, {cycle + 12*time.Second, 1}, {cycle + 30*time.Second, 0.25},
+	} {
+		assert.Equal(t, c.want, d.failShare(c.at, cycle), "at %s", c.at)
 	}
 }
 
