@@ -74,8 +74,8 @@ func TestTraceSink(t *testing.T) {
 	srv := httptest.NewServer(sink)
 	defer srv.Close()
 	const req = `{"resourceSpans":[{"resource":{},"scopeSpans":[{"spans":[
-		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331"},
-		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203332"},
+		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"call external_api"},
+		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203332","name":"fusebox.demo.ExternalAPI/GetData"},
 		{"traceId":"01000000000000000000000000000000","spanId":"0200000000000000"}]}]}]}`
 	var zipped bytes.Buffer
 	zw := gzip.NewWriter(&zipped)
@@ -103,6 +103,8 @@ func TestTraceSink(t *testing.T) {
 	traces, spans := sink.Counts()
 	assert.Equal(t, 2, traces)
 	assert.Equal(t, 6, spans)
+	assert.Equal(t, 2, sink.SpansNamed("fusebox.demo.ExternalAPI/GetData"), "one per request")
+	assert.Zero(t, sink.SpansNamed("GetData"))
 }
 
 func TestSetFlag(t *testing.T) {

@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"debug/buildinfo"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -298,5 +300,68 @@ func alertNames(alerts []amAlert) []string {
 		out = append(out, fmt.Sprintf("%s{%s,%s,%s}:%s", a.Labels["alertname"], a.Labels["severity"], a.Labels["job"], a.Labels["circuit_breaker_name"], a.Status.State))
 	}
 	sort.Strings(out)
+	return out
+}
+
+// grpcBreaker is the demo's breaker whose dependency it calls over gRPC,
+// and grpcMethod the method it calls.
+const (
+	grpcBreaker = "external_api"
+	grpcMethod  = "fusebox.demo.ExternalAPI/GetData"
+)
+
+// checkGRPCBreaker requires the breaker of the demo's gRPC dependency on
+// every path, with calls it let through and calls it judged failures, on
+// each replica's /breakers, and the client spans otelgrpc made of its calls
+// at the trace receiver: the calls did go over gRPC.
+func checkGRPCBreaker(ctx context.Context, t *testing.T, api promAPI, traces *TraceSink, sources []string, replicas []*replica, note func(origin, src string, n int)) {
+	t.Helper()
+	for _, src := range sources {
+		for _, outcome := range []string{"success", "failure"} {
+			q := fmt.Sprintf(`sum by (job, instance) (circuit_breaker_calls_total{source=%q,circuit_breaker_name=%q,circuit_breaker_outcome=%q}) > 0`, src, grpcBreaker, outcome)
+			res := queryUntil(ctx, t, api, q, func(r []sample) bool { return len(r) == len(replicas) })
+			note("gRPC breaker "+grpcBreaker+" "+outcome+" calls, by instance", src, len(res))
+			assert.Len(t, res, len(replicas), "source=%s: %s calls of breaker %s on every replica\nquery: %s", src, outcome, grpcBreaker, q)
+		}
+		q := fmt.Sprintf(`circuit_breaker_state{source=%q,circuit_breaker_name=%q}`, src, grpcBreaker)
+		res, err := api.query(ctx, q)
+		require.NoError(t, err, q)
+		note("gRPC breaker "+grpcBreaker+" state series", src, len(res))
+		assert.Len(t, res, 3*len(replicas), "source=%s: a state series per state and replica", src)
+	}
+	for _, r := range replicas {
+		states := breakerStates(ctx, t, "http://"+r.addr+"/breakers")
+		assert.Contains(t, states, grpcBreaker, "%s: /breakers", r.service)
+	}
+	var spans int
+	for spans == 0 && ctx.Err() == nil {
+		if spans = traces.SpansNamed(grpcMethod); spans == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	assert.Positive(t, spans, "no span named %s reached the trace receiver", grpcMethod)
+	t.Logf("gRPC breaker %s on %v and every replica's /breakers; %d spans of %s received", grpcBreaker, sources, spans, grpcMethod)
+}
+
+// breakerStates reads /breakers: each breaker's state by name.
+func breakerStates(ctx context.Context, t *testing.T, url string) map[string]string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var stats []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&stats), url)
+	out := map[string]string{}
+	for _, s := range stats {
+		out[s.Name] = s.State
+	}
 	return out
 }

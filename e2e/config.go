@@ -136,6 +136,51 @@ func WithoutThreshold(expr string) (string, bool) {
 	return m[1], true
 }
 
+// WithoutThresholds returns the data an alert with a traffic floor fires
+// on: each operand of its top-level "and"s without its final comparison
+// with a number, so that (a / b) > 1.5 and c >= 0.1 gives (a / b) and c.
+// An expression without "and" is WithoutThreshold's. ok is false when an
+// operand does not end with such a comparison.
+func WithoutThresholds(expr string) (string, bool) {
+	parts := splitTopLevelAnd(expr)
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		data, ok := WithoutThreshold(p)
+		if !ok {
+			return expr, false
+		}
+		out[i] = data
+	}
+	return strings.Join(out, "\nand\n"), true
+}
+
+// splitTopLevelAnd splits expr at the "and" operators outside parentheses,
+// braces, brackets and strings.
+func splitTopLevelAnd(expr string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(expr); i++ {
+		switch c := expr[i]; c {
+		case '(', '{', '[':
+			depth++
+		case ')', '}', ']':
+			depth--
+		case '"', '\'', '`':
+			if j, err := skipString(expr, i); err == nil {
+				i = j - 1
+			}
+		case 'a':
+			if depth == 0 && strings.HasPrefix(expr[i:], "and") && (i == 0 || !isIdent(expr[i-1])) &&
+				(i+3 == len(expr) || !isIdent(expr[i+3])) {
+				parts = append(parts, strings.TrimSpace(expr[start:i]))
+				start = i + 3
+				i += 2
+			}
+		}
+	}
+	return append(parts, strings.TrimSpace(expr[start:]))
+}
+
 // ScaleRules returns the rule file at path with every for and
 // keep_firing_for duration divided by factor (at least one second), and
 // everything else, expressions included, as written: alerts then fire

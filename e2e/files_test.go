@@ -20,7 +20,7 @@ import (
 // placeholderVars are values for every variable the kit's expressions may
 // use; the live run substitutes real ones.
 var placeholderVars = map[string]string{
-	"job": "demo", "instance": ".*", "breaker": "(database|model_server)", "datasource": "prometheus",
+	"job": "demo", "instance": ".*", "breaker": "(database|model_server)", "retry": "model_server", "datasource": "prometheus",
 	"__rate_interval": "20s", "__interval": "5s", "__interval_ms": "5000",
 	"__range": "5m", "__range_s": "300", "__range_ms": "300000",
 }
@@ -63,7 +63,7 @@ func TestDashboardIsProvisionable(t *testing.T) {
 	require.Contains(t, vars, "datasource")
 	assert.Equal(t, "datasource", vars["datasource"].Type)
 	assert.Equal(t, "prometheus", vars["datasource"].QueryString())
-	for _, name := range []string{"job", "instance", "breaker"} {
+	for _, name := range []string{"job", "instance", "breaker", "retry"} {
 		require.Contains(t, vars, name)
 		v := vars[name]
 		assert.Equal(t, "query", v.Type, name)
@@ -81,6 +81,9 @@ func TestDashboardIsProvisionable(t *testing.T) {
 	assert.Contains(t, vars["breaker"].QueryString(), "circuit_breaker_name")
 	assert.Contains(t, vars["breaker"].QueryString(), `job=~"${job:regex}"`)
 	assert.Contains(t, vars["breaker"].QueryString(), `instance=~"${instance:regex}"`)
+	assert.Contains(t, vars["retry"].QueryString(), "retry_name")
+	assert.Contains(t, vars["retry"].QueryString(), `job=~"${job:regex}"`)
+	assert.Contains(t, vars["retry"].QueryString(), `instance=~"${instance:regex}"`)
 
 	ids := map[int]bool{}
 	for _, p := range d.AllPanels() {
@@ -110,22 +113,25 @@ var (
 
 // Every use of a variable is escaped for the regex it goes into
 // (${name:regex} with =~), and panels keep services apart: an aggregation
-// that keeps the breaker's name also keeps the job.
+// that keeps the breaker's or the retry policy's name also keeps the job.
 func TestDashboardVariablesEscapedAndJobsApart(t *testing.T) {
 	d := loadDashboard(t)
 	for _, e := range dashboardExprs(t, d) {
 		for _, m := range variableUse.FindAllStringSubmatch(e.Expr, -1) {
 			label, op, value := m[1], m[2], m[3]
 			assert.Equal(t, "=~", op, "%s: %s matched with %s", e.Origin, label, op)
-			want := map[string]string{"job": "${job:regex}", "instance": "${instance:regex}", "circuit_breaker_name": "${breaker:regex}"}[label]
+			want := map[string]string{"job": "${job:regex}", "instance": "${instance:regex}", "circuit_breaker_name": "${breaker:regex}", "retry_name": "${retry:regex}"}[label]
 			assert.Equal(t, want, value, "%s: %s must be matched with its variable in the regex format", e.Origin, label)
 		}
-		assert.NotRegexp(t, `\$(job|instance|breaker)\b`, e.Expr, "%s: a bare variable is not escaped", e.Origin)
+		assert.NotRegexp(t, `\$(job|instance|breaker|retry)\b`, e.Expr, "%s: a bare variable is not escaped", e.Origin)
 		for _, m := range byClause.FindAllStringSubmatch(e.Expr, -1) {
 			labels := strings.Split(strings.ReplaceAll(m[1], " ", ""), ",")
-			if slices.Contains(labels, "circuit_breaker_name") {
-				assert.Contains(t, labels, "job", "%s: aggregating by breaker name alone merges same-named breakers of different services", e.Origin)
+			if slices.Contains(labels, "circuit_breaker_name") || slices.Contains(labels, "retry_name") {
+				assert.Contains(t, labels, "job", "%s: aggregating by breaker or policy name alone merges same-named ones of different services", e.Origin)
 			}
+		}
+		if strings.Contains(e.Expr, "retry_") && !strings.HasPrefix(e.Origin, "variable ") {
+			assert.Contains(t, e.Expr, `retry_name=~"${retry:regex}"`, "%s: retry panels follow the retry variable", e.Origin)
 		}
 	}
 }
@@ -180,6 +186,21 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 	assert.True(t, has("timeseries", "circuit_breaker_failure_ratio", "circuit_breaker_name"), "failure ratio of the FailureRate window")
 	assert.True(t, has("timeseries", "circuit_breaker_slow_call_ratio", "circuit_breaker_name"), "slow-call ratio of the SlowCalls window")
 	assert.True(t, has("", "rate(circuit_breaker_slow_calls_total", "$__rate_interval", "circuit_breaker_name)"), "slow call rate by breaker")
+
+	// Retries: rate by outcome and the share retried, amplification, stops
+	// by reason, the budget, the waits and retries per retried call.
+	assert.True(t, has("timeseries", "retry_calls_total", "retry_outcome)", "$__rate_interval"), "retried calls by outcome")
+	assert.True(t, has("timeseries", `retry_calls_total{`, `retry_outcome=~".*_after_retry"`, "/"), "share of calls retried")
+	assert.True(t, has("timeseries", "rate(retry_attempts_total", "/", "rate(retry_calls_total"), "amplification: attempts per call")
+	assert.True(t, has("timeseries", "retry_stops_total", "retry_reason)"), "why retrying stopped")
+	assert.True(t, has("timeseries", "min by (job, retry_name) (retry_budget_available"), "the budget of the emptiest instance")
+	assert.True(t, has("timeseries", "histogram_quantile(0.95", "retry_call_delay_seconds_bucket"), "time waited per retried call")
+	assert.True(t, has("timeseries", "histogram_quantile(0.95", "retry_call_retries_bucket"), "retries per retried call")
+	var retryRow bool
+	for _, p := range d.AllPanels() {
+		retryRow = retryRow || (p.Type == "row" && p.Title == "Retries" && p.Repeat == "")
+	}
+	assert.True(t, retryRow, "a Retries row")
 
 	// The open-now table: instances open of total, for how long, why, share
 	// of time open, in one table.
@@ -337,13 +358,16 @@ func TestAlertRulesAreDocumented(t *testing.T) {
 			if strings.Contains(r.Expr, "circuit_breaker_name") && r.Alert != "CircuitBreakerTargetDown" {
 				assert.Contains(t, labels, "circuit_breaker_name", "alert %s", r.Alert)
 			}
+			if strings.Contains(r.Expr, "retry_") {
+				assert.Contains(t, labels, "retry_name", "alert %s: one alert per service and retry policy", r.Alert)
+			}
 		}
 		assert.Regexp(t, `count\((count by \(instance\)|up\{)`, r.Annotations["description"], "alert %s: the description counts the instances", r.Alert)
 	}
 	for name := range byName {
 		assert.True(t, anchors[strings.ToLower(name)], "docs/runbook.md has no section for %s", name)
 	}
-	for _, name := range []string{"CircuitBreakerOpen", "CircuitBreakerFlapping", "CircuitBreakerHighRejectionRatio", "CircuitBreakerSlowCallsHigh", "CircuitBreakerEventsDropped", "CircuitBreakerTargetDown"} {
+	for _, name := range []string{"CircuitBreakerOpen", "CircuitBreakerFlapping", "CircuitBreakerHighRejectionRatio", "CircuitBreakerSlowCallsHigh", "CircuitBreakerEventsDropped", "CircuitBreakerTargetDown", "RetryBudgetExhausted", "RetryAmplificationHigh"} {
 		require.Contains(t, byName, name)
 	}
 	open := byName["CircuitBreakerOpen"][0]
@@ -367,6 +391,14 @@ func TestAlertRulesAreDocumented(t *testing.T) {
 			assert.Regexp(t, `(?s)\band\s+sum by \(job, circuit_breaker_name\) \(rate\(circuit_breaker_calls_total[^)]*\[5m\]\)\) >= 0\.1\s*$`, r.Expr, "alert %s: a minimum call rate", name)
 		}
 	}
+	for _, name := range []string{"RetryBudgetExhausted", "RetryAmplificationHigh"} {
+		r := byName[name][0]
+		assert.Regexp(t, `(?s)\band\s+sum by \(job, retry_name\) \(rate\(retry_calls_total\[5m\]\)\) >= 0\.1\s*$`, r.Expr, "alert %s: a minimum call rate", name)
+		assert.NotEmpty(t, r.For, "alert %s: a spell must last before it alerts", name)
+		assert.Contains(t, r.Annotations["dashboard_url"], "var-retry=", "alert %s: the dashboard filtered on the policy", name)
+	}
+	assert.Contains(t, byName["RetryBudgetExhausted"][0].Expr, `retry_stops_total{retry_reason="budget"}`)
+	assert.Contains(t, byName["RetryAmplificationHigh"][0].Expr, "retry_attempts_total")
 	slow := byName["CircuitBreakerSlowCallsHigh"][0]
 	assert.Contains(t, slow.Expr, "circuit_breaker_slow_calls_total")
 	assert.NotEmpty(t, slow.For, "a slow spell must last before it alerts")
@@ -382,7 +414,7 @@ func TestAlertmanagerConfig(t *testing.T) {
 	require.NoError(t, err)
 	cfg, err := LoadAlertmanagerConfig(kit.AlertmanagerConfig())
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"alertname", "job", "circuit_breaker_name"}, cfg.Route.GroupBy)
+	assert.ElementsMatch(t, []string{"alertname", "job", "circuit_breaker_name", "retry_name"}, cfg.Route.GroupBy)
 	type rule struct{ source, target string }
 	got := map[rule][]string{}
 	for _, r := range cfg.InhibitRules {

@@ -185,3 +185,21 @@ func TestWithoutThreshold(t *testing.T) {
 	_, ok := WithoutThreshold("a > 0 and b")
 	assert.False(t, ok)
 }
+
+func TestWithoutThresholds(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"sum by (job) (increase(x[10m])) > 0", "sum by (job) (increase(x[10m]))"},
+		{"(\n  sum(rate(a[5m]))\n  /\n  sum(rate(b[5m]))\n) > 1.5\nand\nsum by (job) (rate(b[5m])) >= 0.1\n",
+			"(\n  sum(rate(a[5m]))\n  /\n  sum(rate(b[5m]))\n)\nand\nsum by (job) (rate(b[5m]))"},
+		{`x{l="and"} > 1 and on (job) y > 2`, "x{l=\"and\"}\nand\non (job) y"},
+		{"candle > 1 and band > 2", "candle\nand\nband"},
+	} {
+		got, ok := WithoutThresholds(c.in)
+		assert.True(t, ok, c.in)
+		assert.Equal(t, c.want, got)
+	}
+	_, ok := WithoutThresholds("a > 0 and b")
+	assert.False(t, ok, "an operand without a threshold")
+	_, ok = WithoutThresholds("(a > 0 and b > 1)")
+	assert.False(t, ok, "an and inside parentheses is not top-level")
+}

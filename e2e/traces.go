@@ -9,11 +9,12 @@ import (
 )
 
 // TraceSink is an OTLP/HTTP trace receiver for the JSON encoding: it keeps
-// the trace ids of the spans it is sent, standing in for the trace backend
-// (Jaeger in docker-compose.yml).
+// the trace ids and counts the names of the spans it is sent, standing in
+// for the trace backend (Jaeger in docker-compose.yml).
 type TraceSink struct {
 	mu     sync.Mutex
 	traces map[string]bool
+	names  map[string]int
 	spans  int
 }
 
@@ -24,6 +25,7 @@ type otlpTraces struct {
 		ScopeSpans []struct {
 			Spans []struct {
 				TraceID string `json:"traceId"`
+				Name    string `json:"name"`
 			} `json:"spans"`
 		} `json:"scopeSpans"`
 	} `json:"resourceSpans"`
@@ -51,12 +53,13 @@ func (s *TraceSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	if s.traces == nil {
-		s.traces = map[string]bool{}
+		s.traces, s.names = map[string]bool{}, map[string]int{}
 	}
 	for _, rs := range req.ResourceSpans {
 		for _, ss := range rs.ScopeSpans {
 			for _, sp := range ss.Spans {
 				s.traces[sp.TraceID] = true
+				s.names[sp.Name]++
 				s.spans++
 			}
 		}
@@ -78,4 +81,11 @@ func (s *TraceSink) Counts() (traces, spans int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.traces), s.spans
+}
+
+// SpansNamed returns how many spans of that name arrived.
+func (s *TraceSink) SpansNamed(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.names[name]
 }

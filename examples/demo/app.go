@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -18,6 +19,7 @@ import (
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/httpbreaker"
+	"github.com/fusebox-go/fusebox/retry"
 )
 
 // giveUpHeader asks a simulated dependency to hold the request until the
@@ -25,13 +27,17 @@ import (
 const giveUpHeader = "X-Demo-Give-Up"
 
 // app is the demo service: a registry of the three breakers, the simulated
-// dependencies they protect (real HTTP servers on loopback ports), the
-// client that calls them through breakers, and the service's own routes.
+// dependencies they protect (real HTTP and gRPC servers on loopback
+// ports), the clients that call them through breakers, and the service's
+// own routes.
 //
-// model_server is reached through the service's /api/predict route, which
-// the server middleware protects; database and external_api are called
-// through the client transport. The load generator (step) makes one call
-// to each per round.
+// model_server is reached through the service's /api/predict route, whose
+// handler calls it as the circuit-breaker specification's integration
+// example does: through the model_server breaker wrapping a retry policy
+// (max_retries=3), with a cached result while the breaker is open.
+// database is called through the HTTP client transport (httpbreaker), and
+// external_api over gRPC through grpcbreaker's client interceptor. The
+// load generator (step) makes one call to each per round.
 type app struct {
 	sc    scenario
 	clock breaker.Clock
@@ -42,10 +48,16 @@ type app struct {
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
 
+	// model is the model_server breaker, modelRetry the retry policy it
+	// wraps, and lastPrediction the cached result served while it is open.
+	model          *breaker.Breaker
+	modelRetry     *retry.Policy
+	lastPrediction atomic.Pointer[[]byte]
+
 	deps    map[string]*depServer // by breaker name
 	serving sync.WaitGroup        // the dependencies' Serve loops
 	client  *http.Client          // through httpbreaker.Transport
-	plain   *http.Client          // for the service's own routes
+	plain   *http.Client          // for the service's own routes and the model server
 	mux     *http.ServeMux
 	selfURL string // base URL of the service, set once it listens
 
@@ -53,11 +65,13 @@ type app struct {
 	traced func(ctx context.Context, name string, call func(context.Context) error) error
 }
 
-// depServer is one simulated dependency.
+// depServer is one simulated dependency, served over HTTP (srv, url) or
+// gRPC (grpc).
 type depServer struct {
-	d   downstream
-	srv *http.Server
-	url string
+	d    downstream
+	srv  *http.Server
+	url  string
+	grpc *grpcDependency
 }
 
 type appConfig struct {
@@ -69,7 +83,14 @@ type appConfig struct {
 	// bus carries the breakers' events; nil: the registry's own
 	// (synchronous) bus.
 	bus events.Bus[breaker.Event]
+	// retryOpts come after the model server's retry options (max_retries=3),
+	// to scale its backoff to the demo's speed, say.
+	retryOpts []retry.Option
 }
+
+// initialPrediction is the cached result served while model_server is open,
+// until the model server has answered once.
+var initialPrediction = []byte(`{"ok":true,"cached":true}` + "\n")
 
 // newApp builds the demo and starts its simulated dependencies. Close stops
 // them.
@@ -85,6 +106,7 @@ func newApp(cfg appConfig) (*app, error) {
 	if a.sleep == nil {
 		a.sleep = func(time.Duration) {}
 	}
+	a.lastPrediction.Store(&initialPrediction)
 	byHost := map[string]string{}
 	for _, d := range cfg.scenario.deps {
 		if _, err := a.reg.Get(d.name, d.opts...); err != nil {
@@ -97,7 +119,22 @@ func newApp(cfg appConfig) (*app, error) {
 			return nil, err
 		}
 		a.deps[d.name] = ds
-		byHost[ds.srv.Addr] = d.name
+		if ds.srv != nil {
+			byHost[ds.srv.Addr] = d.name
+		}
+	}
+	var ok bool
+	if a.model, ok = a.reg.Lookup("model_server"); !ok {
+		a.Close()
+		return nil, errors.New("the scenario has no model_server")
+	}
+	// The spec's RetryHandler(max_retries=3) for the model server; its
+	// default budget (0.2 retries per call, burst 10) bounds the load that
+	// retries add during a burst of errors.
+	var err error
+	if a.modelRetry, err = retry.New("model_server", append([]retry.Option{retry.WithMaxRetries(3)}, cfg.retryOpts...)...); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("retry policy model_server: %w", err)
 	}
 	base := &http.Transport{MaxIdleConnsPerHost: 16}
 	a.plain = &http.Client{Transport: base, Timeout: 30 * time.Second}
@@ -136,44 +173,77 @@ func (a *app) routes(cfg appConfig) {
 	a.mux.Handle("/breakers", status)
 	a.mux.Handle("/breakers/", status)
 
-	// /api/predict asks the model server; the middleware protects it with
-	// the model_server breaker, so while that is open clients get 503 and
-	// Retry-After without the model being called.
-	model, _ := a.reg.Lookup("model_server")
-	protected := httpbreaker.NewHandler(model, http.HandlerFunc(a.predict))
+	// /api/predict asks the model server through the model_server breaker
+	// and its retry policy; while the breaker is open it answers with the
+	// cached result.
 	a.mux.Handle("GET /api/predict", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Continue the caller's trace, so the breaker's span events land on
-		// this request's server span.
+		// Continue the caller's trace, so the breaker's and the retry
+		// policy's span events land on this request's server span.
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		_ = serverSpan("GET /api/predict", func(ctx context.Context) error {
-			protected.ServeHTTP(w, r.WithContext(ctx))
+			a.predict(w, r.WithContext(ctx))
 			return nil
 		})(ctx)
 	}))
 }
 
-// predict forwards to the model server and answers with its status.
+// predict answers with the model server's prediction: the specification's
+// integration example. The circuit breaker wraps the retry handler, and an
+// open circuit serves the cached result (the last prediction the model
+// server made) with the header X-Prediction-Source: cache.
 func (a *app) predict(w http.ResponseWriter, r *http.Request) {
-	ds := a.deps["model_server"]
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, ds.url+"/predict", nil)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+	body, err := breaker.Do(r.Context(), a.model, retry.Wrap(a.modelRetry, func(ctx context.Context) ([]byte, error) {
+		return a.askModel(ctx, r.Header)
+	}))
+	if errors.Is(err, breaker.ErrOpen) {
+		// Circuit is open: return the cached result.
+		w.Header().Set("X-Prediction-Source", "cache")
+		_, _ = w.Write(*a.lastPrediction.Load())
 		return
 	}
-	req.Header = r.Header.Clone()
-	otel.GetTextMapPropagator().Inject(r.Context(), propagation.HeaderCarrier(req.Header))
-	resp, err := a.plain.Do(req)
 	if err != nil {
-		http.Error(w, "model server unreachable", http.StatusBadGateway)
+		http.Error(w, "model server: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	defer resp.Body.Close()
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	a.lastPrediction.Store(&body)
+	w.Header().Set("X-Prediction-Source", "model")
+	_, _ = w.Write(body)
 }
 
-// serveDependency starts the simulated dependency d on a loopback port.
+// askModel makes one attempt at the model server, passing on the caller's
+// headers and trace. A 5xx answer is an error.
+func (a *app) askModel(ctx context.Context, h http.Header) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.deps["model_server"].url+"/predict", nil)
+	if err != nil {
+		return nil, retry.Permanent(err)
+	}
+	req.Header = h.Clone()
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
+	resp, err := a.plain.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 500 {
+		return nil, fmt.Errorf("model server answered %s", resp.Status)
+	}
+	return body, nil
+}
+
+// serveDependency starts the simulated dependency d on a loopback port,
+// over gRPC or HTTP.
 func (a *app) serveDependency(d downstream) (*depServer, error) {
+	if d.grpc {
+		g, err := a.serveGRPC(d)
+		if err != nil {
+			return nil, err
+		}
+		return &depServer{d: d, grpc: g}, nil
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -185,12 +255,7 @@ func (a *app) serveDependency(d downstream) (*depServer, error) {
 			http.Error(w, "too late", http.StatusServiceUnavailable)
 			return
 		}
-		a.mu.Lock()
-		latency := time.Duration(float64(d.latency) * (0.5 + a.rng.Float64()))
-		noise := a.rng.Float64()
-		a.mu.Unlock()
-		a.sleep(latency)
-		if d.down(a.clock.Now().Sub(a.start), a.sc.cycle) || noise < d.noiseErr {
+		if !a.answer(d) {
 			http.Error(w, d.name+" unavailable", http.StatusServiceUnavailable)
 			return
 		}
@@ -200,25 +265,34 @@ func (a *app) serveDependency(d downstream) (*depServer, error) {
 	return ds, nil
 }
 
-// step makes one round of calls: /api/predict on the service itself, and
-// the database and external API through the breaker transport. A few
-// callers give up early; their calls count as ignored.
+// answer simulates d's work on one request: it waits d's latency and
+// reports whether the request succeeds, by d's schedule.
+func (a *app) answer(d downstream) bool {
+	a.mu.Lock()
+	latency := time.Duration(float64(d.latency) * (0.5 + a.rng.Float64()))
+	noise := a.rng.Float64()
+	a.mu.Unlock()
+	a.sleep(latency)
+	return noise >= d.failShare(a.clock.Now().Sub(a.start), a.sc.cycle)
+}
+
+// step makes one round of calls: /api/predict on the service itself, the
+// database through the breaker transport, and the external API over gRPC
+// through the client interceptor. A few callers give up early; their calls
+// count as ignored.
 func (a *app) step(ctx context.Context) {
-	calls := []struct{ name, url string }{
-		{"model_server", a.selfURL + "/api/predict"},
-		{"database", a.deps["database"].url + "/query"},
-		{"external_api", a.deps["external_api"].url + "/v1/data"},
-	}
-	for _, c := range calls {
+	for _, name := range []string{"model_server", "database", "external_api"} {
 		a.mu.Lock()
 		giveUp := a.rng.Float64() < 0.02
 		a.mu.Unlock()
-		client := a.client
-		if c.name == "model_server" {
-			client = a.plain // the server side holds the breaker
-		}
-		_ = a.traced(ctx, "call "+c.name, func(ctx context.Context) error {
-			return a.call(ctx, client, c.url, giveUp)
+		_ = a.traced(ctx, "call "+name, func(ctx context.Context) error {
+			switch name {
+			case "model_server":
+				return a.call(ctx, a.plain, a.selfURL+"/api/predict", giveUp) // the route holds the breaker
+			case "database":
+				return a.call(ctx, a.client, a.deps[name].url+"/query", giveUp)
+			}
+			return a.deps[name].grpc.call(ctx, giveUp)
 		})
 	}
 }
@@ -248,9 +322,13 @@ func (a *app) call(ctx context.Context, client *http.Client, url string, giveUp 
 	return nil
 }
 
-// Close stops the simulated dependencies.
+// Close stops the simulated dependencies and the clients.
 func (a *app) Close() {
 	for _, ds := range a.deps {
+		if ds.grpc != nil {
+			ds.grpc.close()
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = ds.srv.Shutdown(ctx)
 		cancel()

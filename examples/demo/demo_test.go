@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/retry"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
@@ -24,9 +27,11 @@ import (
 func startApp(t *testing.T, sc scenario, token string) (*app, *breakertest.Clock) {
 	t.Helper()
 	clock := breakertest.NewClock(time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC))
-	a, err := newApp(appConfig{scenario: sc, clock: clock, seed: 42, adminToken: token})
+	a, err := newApp(appConfig{scenario: sc, clock: clock, seed: 42, adminToken: token, retryOpts: []retry.Option{retry.WithBackoff(0, 0)}})
 	require.NoError(t, err)
 	metrics, err := prom.NewHandler(a.reg, prom.WithServiceName(serviceName), prom.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	_, err = metrics.AttachRetry(a.modelRetry)
 	require.NoError(t, err)
 	a.mux.Handle("GET /metrics", metrics)
 	srv := httptest.NewServer(a.mux)
@@ -75,6 +80,76 @@ func TestDefaultScenarioCyclesEveryBreaker(t *testing.T) {
 		assert.Positive(t, st.TotalIgnored, "%s: some callers give up early", b.Name())
 		assert.Equal(t, st.TotalCalls, st.TotalSuccesses+st.TotalFailures+st.TotalIgnored+st.TotalRejected)
 	}
+
+	// The model server's retries: the outage's first calls use all four
+	// attempts until the budget runs dry and the breaker opens; the
+	// brownout's failures are mostly retried away, within the budget.
+	st := a.modelRetry.Stats()
+	var calls uint64
+	for _, o := range retry.Outcomes {
+		calls += st.Calls(o)
+	}
+	model, _ := a.reg.Lookup("model_server")
+	ms := model.Stats()
+	assert.Equal(t, ms.TotalCalls-ms.TotalRejected, calls, "the policy runs once per call the breaker admits")
+	assert.Positive(t, st.StoppedBy(retry.ReasonExhausted), "outage: four attempts, then give up")
+	assert.Positive(t, st.StoppedBy(retry.ReasonBudget), "the budget refuses retries")
+	assert.Greater(t, st.Calls(retry.OutcomeSuccessAfterRetry), st.Calls(retry.OutcomeFailureAfterRetry)+st.StoppedBy(retry.ReasonBudget),
+		"the brownout's failures are mostly retried away")
+	assert.LessOrEqual(t, float64(st.TotalAttempts-calls), 0.2*float64(calls)+10, "retries stay within the budget: 0.2 per call plus 10")
+	assert.Greater(t, float64(st.TotalAttempts)/float64(calls), 1.1, "retries add load")
+}
+
+// predictions returns how many of n calls to /api/predict the model
+// server answered and how many the cache did.
+func predictions(t *testing.T, a *app, n int) (model, cache int) {
+	t.Helper()
+	for range n {
+		resp, _ := get(t, a.selfURL+"/api/predict")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		switch resp.Header.Get("X-Prediction-Source") {
+		case "model":
+			model++
+		case "cache":
+			cache++
+		}
+	}
+	return model, cache
+}
+
+// /api/predict is the specification's integration example: while the
+// model_server breaker is open, the last prediction the model server made
+// is served from the cache, and the model server is not called.
+func TestPredictServesTheCacheWhileOpen(t *testing.T) {
+	a, clock := startApp(t, scenarios()["default"], "")
+	model, cache := predictions(t, a, 3)
+	assert.Equal(t, 3, model, "healthy: the model answers")
+	assert.Zero(t, cache)
+
+	// The outage (10s to 16s): five calls, each retried until the budget
+	// runs dry, open the breaker; then the cache answers.
+	clock.Advance(11 * time.Second)
+	resp, body := get(t, a.selfURL+"/api/predict")
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode, "a failed call that is not rejected is an error")
+	assert.Contains(t, body, "model_server")
+	for range 4 {
+		get(t, a.selfURL+"/api/predict")
+	}
+	require.Equal(t, breaker.Open, a.model.State())
+	attempts := a.modelRetry.Stats().TotalAttempts
+	model, cache = predictions(t, a, 5)
+	assert.Zero(t, model)
+	assert.Equal(t, 5, cache)
+	_, body = get(t, a.selfURL+"/api/predict")
+	assert.JSONEq(t, `{"ok":true}`, body, "the cache holds the model's last answer")
+	assert.Equal(t, attempts, a.modelRetry.Stats().TotalAttempts, "rejected calls never reach the retry policy")
+
+	// After the recovery timeout the trials reach the model, which is
+	// back: the breaker closes.
+	clock.Advance(61 * time.Second)
+	model, _ = predictions(t, a, 3)
+	assert.Equal(t, 3, model)
+	assert.Equal(t, breaker.Closed, a.model.State())
 }
 
 func get(t *testing.T, url string, header ...string) (*http.Response, string) {
@@ -103,9 +178,10 @@ func TestRoutes(t *testing.T) {
 	for range 12 {
 		a.step(context.Background())
 	}
-	resp, _ = get(t, a.selfURL+"/api/predict")
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the middleware rejects while model_server is open")
-	assert.Equal(t, "60", resp.Header.Get("Retry-After"))
+	resp, body = get(t, a.selfURL+"/api/predict")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "while model_server is open the route serves the cached result")
+	assert.Equal(t, "cache", resp.Header.Get("X-Prediction-Source"))
+	assert.Equal(t, string(initialPrediction), body, "the model server never answered: the initial cached result")
 
 	resp, body = get(t, a.selfURL+"/breakers")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -123,7 +199,25 @@ func TestRoutes(t *testing.T) {
 	}
 	assert.Contains(t, page, `circuit_breaker_calls_total{circuit_breaker_name="model_server",circuit_breaker_outcome="rejected"`)
 	assert.Contains(t, page, `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="database",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"`)
-
+	// The model server's retry policy: its first calls used all four
+	// attempts, the next ones ran out of budget.
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"retry_calls_total", []string{`retry_outcome="failure_after_retry"`}},
+		{"retry_stops_total", []string{`retry_reason="exhausted"`}},
+		{"retry_stops_total", []string{`retry_reason="budget"`}},
+		{"retry_attempts_total", nil},
+		{"retry_budget_available", nil},
+		{"retry_call_retries_bucket", []string{`retry_outcome="failure_after_retry"`}},
+		{"retry_call_delay_seconds_bucket", nil},
+	} {
+		v, ok := seriesValue(page, c.name, append(c.labels, `retry_name="model_server"`)...)
+		if assert.True(t, ok, "%s %v on /metrics", c.name, c.labels) && c.name != "retry_budget_available" {
+			assert.NotEqual(t, "0", v, "%s %v", c.name, c.labels)
+		}
+	}
 	_, page = get(t, a.selfURL+"/breakers/?format=html")
 	assert.Contains(t, page, `data-breaker="database"`)
 	assert.Contains(t, page, `data-state="open"`)
@@ -195,7 +289,32 @@ func TestScenariosAreConsistent(t *testing.T) {
 				assert.Less(t, w.from, w.to, "%s/%s", name, d.name)
 				assert.LessOrEqual(t, w.to, sc.cycle, "%s/%s", name, d.name)
 			}
+			for _, b := range d.brownouts {
+				assert.Less(t, b.from, b.to, "%s/%s", name, d.name)
+				assert.LessOrEqual(t, b.to, sc.cycle, "%s/%s", name, d.name)
+				assert.True(t, b.share > 0 && b.share < 1, "%s/%s: a brownout fails some requests, not all", name, d.name)
+			}
 		}
+	}
+}
+
+// A dependency fails every request in an outage, a brownout's share in a
+// brownout, and its stray errors otherwise, cycle after cycle.
+func TestFailShare(t *testing.T) {
+	d := downstream{
+		outages:   []window{{10 * time.Second, 20 * time.Second}},
+		brownouts: []brownout{{window{15 * time.Second, 40 * time.Second}, 0.25}},
+		noiseErr:  0.01,
+	}
+	const cycle = time.Minute
+	for _, c := range []struct {
+		at   time.Duration
+		want float64
+	}{
+		{0, 0.01}, {10 * time.Second, 1}, {15 * time.Second, 1}, {20 * time.Second, 0.25},
+		{39 * time.Second, 0.25}, {40 * time.Second, 0.01}, {cycle + 12*time.Second, 1}, {cycle + 30*time.Second, 0.25},
+	} {
+		assert.Equal(t, c.want, d.failShare(c.at, cycle), "at %s", c.at)
 	}
 }
 
@@ -221,4 +340,27 @@ func TestParseFlags(t *testing.T) {
 		_, err := parseFlags(bad, io.Discard)
 		assert.Error(t, err, "%v", bad)
 	}
+}
+
+// seriesValue returns the value of the first series of a Prometheus text
+// page named name whose labels include every one of labels.
+func seriesValue(page, name string, labels ...string) (string, bool) {
+	for _, line := range strings.Split(page, "\n") {
+		rest, ok := strings.CutPrefix(line, name+"{")
+		if !ok {
+			continue
+		}
+		set, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		all := true
+		for _, l := range labels {
+			all = all && slices.Contains(strings.Split(set, ","), l)
+		}
+		if all {
+			return value, true
+		}
+	}
+	return "", false
 }

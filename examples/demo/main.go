@@ -1,6 +1,10 @@
 // Command demo runs three circuit breakers, configured as the
 // circuit-breaker specification recommends (model_server, database,
-// external_api), in front of simulated dependencies that fail in bursts, and
+// external_api), in front of simulated dependencies that fail in bursts.
+// model_server is called as the specification's integration example does,
+// its breaker wrapping a retry policy (max_retries=3), with a cached result
+// while it is open; database over HTTP through httpbreaker's transport;
+// external_api over gRPC through grpcbreaker's client interceptor. It
 // serves what they do over HTTP:
 //
 //	/metrics   Prometheus text (OpenMetrics, with exemplars, when asked)
@@ -37,6 +41,7 @@ import (
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/retry"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
@@ -147,9 +152,13 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	cfg := appConfig{
 		scenario:   sc,
 		clock:      clock,
-		sleep:      func(d time.Duration) { time.Sleep(time.Duration(float64(d) / o.speed)) },
+		sleep:      func(d time.Duration) { time.Sleep(scaled(d, o.speed)) },
 		seed:       uint64(time.Now().UnixNano()),
 		adminToken: os.Getenv("FUSEBOX_ADMIN_TOKEN"),
+		// The retry policy waits on the wall clock: its backoff (the
+		// defaults, 100ms doubling up to 10s) runs -speed times faster
+		// too, like the rest of the scenario.
+		retryOpts: []retry.Option{retry.WithBackoff(scaled(100*time.Millisecond, o.speed), scaled(10*time.Second, o.speed))},
 	}
 	if o.eventQueue > 0 {
 		bus := events.NewAsync[breaker.Event](o.eventQueue)
@@ -176,6 +185,10 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	shutdownTracing, err := setupTracing(ctx, promHandler.Resource())
 	if err != nil {
 		return errors.Join(fmt.Errorf("tracing: %w", err), promHandler.Shutdown(context.Background()))
+	}
+	// The model server's retry policy on the same page and OTLP path.
+	if _, err := promHandler.AttachRetry(a.modelRetry); err != nil {
+		return errors.Join(fmt.Errorf("retry telemetry: %w", err), promHandler.Shutdown(context.Background()), shutdownTracing(context.Background()))
 	}
 	a.mux.Handle("GET /metrics", promHandler)
 	defer func() {
@@ -223,6 +236,11 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	wg.Wait()
 	logger.Info("fusebox demo stopped")
 	return err
+}
+
+// scaled returns d run speed times faster.
+func scaled(d time.Duration, speed float64) time.Duration {
+	return time.Duration(float64(d) / speed)
 }
 
 // drive makes a round of calls rate times per second until ctx is done.
