@@ -120,7 +120,9 @@ const (
 // record per interval, carrying how many were not written since the
 // previous one. "retry gave up" follows the rule of the span event. The
 // budget's records come once per episode: when the budget first refuses a
-// retry, and when it next allows one.
+// retry, and at the first retry once it is back to half its burst (not at
+// the first retry a single token allows: a brownout that spends each token
+// as it comes would otherwise log exhausted and recovered in turn).
 func (t *Telemetry) AttachRetry(p *retry.Policy) (detach func(), err error) {
 	if p == nil {
 		return nil, errors.New("telemetry: AttachRetry called with a nil policy")
@@ -341,7 +343,7 @@ func (a *retryAttachment) scheduled(ctx context.Context, e retry.Event) {
 		))
 	}
 	logger := a.t.logger()
-	if a.budgetOut.Load() && a.budgetOut.CompareAndSwap(true, false) {
+	if a.budgetOut.Load() && a.budgetRefilled() && a.budgetOut.CompareAndSwap(true, false) {
 		logger.LogAttrs(ctx, slog.LevelInfo, msgRetryBudgetRecovered, slog.String(keyRetryName, a.p.Name()))
 	}
 	if !logger.Enabled(ctx, slog.LevelDebug) {
@@ -356,6 +358,15 @@ func (a *retryAttachment) scheduled(ctx context.Context, e retry.Event) {
 			slog.Uint64(keyRetrySuppressed, n),
 		)
 	}
+}
+
+// budgetRefilled reports whether the policy's budget is back to half its
+// burst: a budget episode ends there, not at the first retry a single
+// token allows, or a brownout that spends each token as it comes would
+// log exhausted and recovered in turn.
+func (a *retryAttachment) budgetRefilled() bool {
+	b := a.p.Budget()
+	return b == nil || b.Available() >= float64(b.Burst())/2
 }
 
 // ended records a call that did not succeed at its first attempt: the

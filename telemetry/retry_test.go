@@ -170,7 +170,7 @@ func TestRetrySpanEventsAndLogs(t *testing.T) {
 		assert.Equal(t, []string{
 			"DEBUG retry scheduled", "DEBUG retry scheduled", // the success at the third attempt
 			"DEBUG retry scheduled", "WARN retry budget exhausted", "WARN retry gave up",
-			"INFO retry budget recovered", "DEBUG retry scheduled",
+			"DEBUG retry scheduled", // a token allows one retry; the budget is not refilled yet
 		}, msgs)
 	})
 }
@@ -283,6 +283,12 @@ func TestRetryDocumentationMatchesEmitted(t *testing.T) {
 		defer detach()
 		ctx, span := e.tp.Tracer("test").Start(context.Background(), "call")
 		runRetryScenario(t, ctx, p)
+		for range 4 { // refill the budget past half its burst, which ends the episode
+			_, err := retry.Do(ctx, p, failingN(0, errBoom))
+			require.NoError(t, err)
+		}
+		_, err = retry.Do(ctx, p, failingN(1, errBoom))
+		require.NoError(t, err)
 		span.End()
 
 		got := collect(t, e.reader)
@@ -373,4 +379,38 @@ func retryMetricKeys(m metricdata.Metrics) []string {
 		return dedup(keys)
 	}
 	return metricKeys(m)
+}
+
+// The budget's episode used to end at the first retry a single token
+// allowed, so a brownout that spends each token as it comes logged
+// "exhausted" and "recovered" in turn. It ends once the budget is back to
+// half its burst.
+func TestRetryBudgetLogsOncePerEpisode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newRetryEnv(t)
+		b, err := retry.NewBudget(0.5, 4)
+		require.NoError(t, err)
+		p, err := retry.New("model_server", retry.WithJitter(retry.NoJitter), retry.WithBackoff(0, 0), retry.WithBudget(b))
+		require.NoError(t, err)
+		detach, err := e.tel.AttachRetry(p)
+		require.NoError(t, err)
+		defer detach()
+		ctx := context.Background()
+		for range 6 { // a brownout: every call fails, each token is spent as it comes
+			_, _ = retry.Do(ctx, p, failingN(100, errBoom))
+		}
+		for range 6 { // the dependency is back: first attempts refill the budget
+			_, err := retry.Do(ctx, p, failingN(0, errBoom))
+			require.NoError(t, err)
+		}
+		_, err = retry.Do(ctx, p, failingN(1, errBoom))
+		require.NoError(t, err)
+		var budget []string
+		for _, r := range e.logs.records() {
+			if strings.Contains(r.msg, "budget") {
+				budget = append(budget, r.level.String()+" "+r.msg)
+			}
+		}
+		assert.Equal(t, []string{"WARN retry budget exhausted", "INFO retry budget recovered"}, budget)
+	})
 }
