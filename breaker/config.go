@@ -139,5 +139,8 @@ func (c *config) openFor(reopens int) int64 {
 	if bo.jitter > 0 {
 		d *= 1 + bo.jitter*(2*rand.Float64()-1)
 	}
+	if d >= math.MaxInt64 { // past what an int64 holds: converting would wrap
+		return math.MaxInt64
+	}
 	return max(1, int64(d))
 }

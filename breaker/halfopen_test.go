@@ -422,3 +422,39 @@ func TestIsTrialOnlyInsideHalfOpenTrials(t *testing.T) {
 	//lint:ignore SA1012 a nil context is answered, not dereferenced
 	assert.False(t, breaker.IsTrial(nil))
 }
+
+// WithHalfOpenMaxWait counts from the first trial the
+// half-open period ever admitted, even after that trial was released
+// (ignored: its caller cancelled) and no trial is running. A trial admitted
+// much later in the same period is then "overdue" the moment it starts:
+// the next caller that finds the slots taken reopens the breaker (reason
+// half_open_timeout, and one more failed probe for the backoff), the fresh
+// trial becomes stale, and its success closes nothing.
+func TestHalfOpenMaxWaitCountsFromTheOldestRunningTrial(t *testing.T) {
+	b, clock := newClocked(t,
+		breaker.WithFailureThreshold(1),
+		breaker.WithRecoveryTimeout(time.Second),
+		breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithHalfOpenMaxWait(10*time.Second),
+	)
+	require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
+	clock.Advance(time.Second)
+
+	first, err := b.Allow(context.Background())
+	require.NoError(t, err, "the first trial")
+	first.Ignore() // its caller went away: the slot is free again
+	require.Equal(t, breaker.HalfOpen, b.State())
+
+	clock.Advance(time.Hour) // a quiet hour, still half-open
+	second, err := b.Allow(context.Background())
+	require.NoError(t, err, "a new trial, admitted just now")
+
+	// Another caller finds the one slot taken: it must be rejected, not
+	// reopen the breaker under a trial that started 0s ago.
+	_, err = b.Allow(context.Background())
+	require.ErrorIs(t, err, breaker.ErrOpen)
+	assert.Equal(t, breaker.HalfOpen, b.State(), "a trial running for 0s is not overdue")
+
+	second.Done(nil)
+	assert.Equal(t, breaker.Closed, b.State(), "the trial's success closes the breaker")
+}

@@ -381,7 +381,7 @@ type model struct {
 	reasons     map[breaker.Reason]int
 	cov         map[string]int
 	timedOutGen uint64 // the half-open period that half_open_timeout ended last
-	firstTrial  int64  // when the half-open period's first trial was admitted
+	firstTrial  int64  // when the oldest trial of the current run of trials was admitted
 	trialSeen   bool   // whether it has one
 }
 
@@ -507,7 +507,7 @@ func (m *model) admit(call int) (admission, bool) {
 			return admission{gen: m.gen, state: breaker.Closed, start: m.now, cfg: m.cfg}, true
 		case breaker.HalfOpen:
 			if m.inFlight+m.succeeded < m.cfg.trials {
-				if !m.trialSeen {
+				if m.inFlight == 0 { // the first of a run of trials: the max wait counts from it
 					m.firstTrial, m.trialSeen = m.now, true
 				}
 				m.inFlight++

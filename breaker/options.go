@@ -161,13 +161,14 @@ func WithRecoveryBackoff(initial, max time.Duration, multiplier, jitter float64)
 }
 
 // WithHalfOpenMaxWait bounds how long trial calls may hold a half-open
-// breaker: if trials are still running d after the first trial of the
-// half-open period was admitted, the breaker reopens (reason
-// half_open_timeout) instead of rejecting everything until a probe that may
-// never return comes back. It counts from the first trial, not from the
-// transition, because the transition is lazy: a State or Stats call (a
-// metrics scrape) can make the breaker half-open long before anyone calls.
-// Default 0: no bound.
+// breaker: if trials are still running d after the oldest of them was
+// admitted, the breaker reopens (reason half_open_timeout) instead of
+// rejecting everything until a probe that may never return comes back. It
+// counts from a trial, not from the transition, because the transition is
+// lazy: a State or Stats call (a metrics scrape) can make the breaker
+// half-open long before anyone calls; and a trial admitted after every
+// earlier one has returned (an ignored trial frees its slot) starts the
+// count afresh. Default 0: no bound.
 func WithHalfOpenMaxWait(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.halfOpenMaxWait = int64(d) })
 }

@@ -116,7 +116,7 @@ func (b *Breaker) admitSlow(ctx context.Context, pm *Permit) error {
 		case HalfOpen:
 			if w.inFlight()+w.succeeded() < b.cfg.Load().halfOpenMaxCalls {
 				if b.word.CompareAndSwap(w, w+1) {
-					b.noteTrial(p)
+					b.noteTrial(p, w)
 					b.fill(pm, ctx, p, permitTrial)
 					return nil
 				}

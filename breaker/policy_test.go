@@ -295,3 +295,28 @@ func TestHugeRecoveryTimeoutDoesNotWrap(t *testing.T) {
 	clock.Advance(-time.Hour)
 	assert.Positive(t, oe.RetryAfter())
 }
+
+// config.openFor computes a backoff period in float64 and
+// converts it back with int64(d). float64(math.MaxInt64) rounds up to
+// 2^63, which int64 cannot hold, and a positive jitter goes further past
+// it; converting an out-of-range float to int64 is implementation-defined
+// (on amd64 it gives math.MinInt64), and max(1, ...) then makes the open
+// period 1ns. So a backoff whose max is math.MaxInt64 (valid, and the
+// natural "practically never", as a recovery timeout near it is supported
+// and "keeps it open") probes at once, on the first opening when initial
+// is that large, or once the periods have grown to the max.
+func TestRecoveryBackoffNearMaxInt64KeepsItOpen(t *testing.T) {
+	for _, jitter := range []float64{0, 0.5} {
+		b, clock := newClocked(t,
+			breaker.WithFailureThreshold(1),
+			breaker.WithHalfOpenMaxCalls(1),
+			breaker.WithRecoveryBackoff(time.Duration(math.MaxInt64), time.Duration(math.MaxInt64), 1, jitter),
+		)
+		for i := range 16 { // the jitter is random: run a few openings
+			require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
+			clock.Advance(time.Hour)
+			require.Equalf(t, breaker.Open, b.State(), "jitter %v: opening %d ended after an hour", jitter, i)
+			b.Reset()
+		}
+	}
+}

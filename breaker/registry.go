@@ -167,8 +167,12 @@ func (r *Registry) Remove(name string) bool {
 
 // removeLocked drops b. r.mu must be held.
 func (r *Registry) removeLocked(b *Breaker) {
-	if t := b.period.Load().timer; t != nil {
-		t.Stop() // an open breaker's recovery timer would keep it alive
+	if p := b.period.Load(); p.timer != nil {
+		// An open breaker's recovery timer would keep it alive until it
+		// fires. Whoever still holds the breaker may go on using it, so
+		// its calls are sent to the clock instead of the timer.
+		p.timer.Stop()
+		p.due.Store(true)
 	}
 	r.byName.Delete(b.name)
 	delete(r.seen, b)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -213,4 +214,26 @@ func TestRegistryIdleEviction(t *testing.T) {
 	var ce *breaker.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "idle_eviction", ce.Field)
+}
+
+// Registry.Remove stops an open breaker's recovery timer
+// (removeLocked), but Remove documents that "code that still holds the
+// removed one may go on using it". Admission's fast path rejects an open
+// period whose timer has not set due without reading the clock, so once the
+// timer is stopped the held breaker rejects every call forever: nothing but
+// State, Stats or Reset ever takes it out of open.
+func TestRemovedOpenBreakerStillRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := breaker.NewRegistry(breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Second), breaker.WithHalfOpenMaxCalls(1))
+		b, err := reg.Get("held")
+		require.NoError(t, err)
+		require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
+		require.True(t, reg.Remove("held"))
+
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		// The holder keeps calling: the first call after the recovery
+		// timeout must be a trial, as it would be for any breaker.
+		require.NoError(t, b.Execute(context.Background(), succeed), "a removed breaker that is still used must recover")
+	})
 }

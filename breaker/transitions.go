@@ -35,8 +35,8 @@ type period struct {
 	timer *time.Timer
 	due   atomic.Bool
 
-	// half-open: when the period's first trial was admitted, or never;
-	// WithHalfOpenMaxWait counts from it
+	// half-open: when the oldest trial of the current run of trials was
+	// admitted (see noteTrial), or never; WithHalfOpenMaxWait counts from it
 	firstTrial atomic.Int64
 }
 
@@ -289,11 +289,14 @@ func (b *Breaker) trialsOverdue(ctx context.Context, p *period, w word) bool {
 	return true
 }
 
-// noteTrial records when the first trial of the half-open period p was
-// admitted.
-func (b *Breaker) noteTrial(p *period) {
-	if p.firstTrial.Load() == never {
-		p.firstTrial.CompareAndSwap(never, b.now())
+// noteTrial records when a trial of the half-open period p was admitted
+// into free slots (none in flight before it): WithHalfOpenMaxWait counts
+// from the oldest trial of a run of trials that kept at least one slot
+// taken, so a trial admitted after all others returned starts the count
+// afresh. A trial admitted beside running ones leaves it alone.
+func (b *Breaker) noteTrial(p *period, before word) {
+	if before.inFlight() == 0 {
+		p.firstTrial.Store(b.now())
 	}
 }
 
