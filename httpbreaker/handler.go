@@ -58,8 +58,21 @@ func (p *protected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
+	served := false
+	defer func() {
+		// Only if nothing below finished the permit: a handler that called
+		// runtime.Goexit (no verdict on the dependency), or a failure
+		// predicate that panicked or exited (a failure, as for Execute).
+		if !served {
+			pm.Ignore()
+		} else {
+			pm.Done(errPredicatePanicked)
+		}
+	}()
 	sw := &statusWriter{ResponseWriter: w}
-	if aborted := p.serve(&pm, sw, r); aborted != nil {
+	aborted := p.serve(&pm, sw, r)
+	served = true
+	if aborted != nil {
 		panic(aborted) // as net/http expects: abort the response quietly
 	}
 	code := sw.code
@@ -72,6 +85,10 @@ func (p *protected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	pm.Done(nil)
 }
+
+// errPredicatePanicked is what the breaker sees when the failure predicate
+// panicked; the panic goes on to net/http.
+var errPredicatePanicked = &breaker.PanicError{Value: "httpbreaker: the failure predicate panicked"}
 
 // serve runs the handler. A panic is recorded as a failure and re-raised,
 // except the http.ErrAbortHandler panic of a handler whose client has gone

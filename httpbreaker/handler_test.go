@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -345,3 +346,87 @@ func TestTransportPanicIsAFailure(t *testing.T) {
 	assert.Equal(t, uint64(1), s.TotalFailures)
 	assert.Equal(t, breaker.Open, s.State)
 }
+
+// NewHandler calls the WithFailurePredicate function after
+// the handler returned, with no deferred Done. A predicate that panics
+// (net/http recovers the panic and the server goes on) leaves the permit
+// unfinished: in the closed state the call counts nowhere, and a half-open
+// trial keeps its slot, so the breaker rejects every request until Reset
+// (WithHalfOpenMaxWait is not set). Transport defers Done for the same
+// case, and the breaker itself records a panicking predicate as a failure.
+func TestHandlerPanickingPredicateFreesTheTrialSlot(t *testing.T) {
+	reg, clock := newRegistry(1)
+	b, err := reg.Get("svc")
+	require.NoError(t, err)
+	_ = b.Execute(context.Background(), func(context.Context) error { return errBoomHTTP })
+	clock.Advance(30 * time.Second)
+
+	status := http.StatusBadGateway
+	h := httpbreaker.NewHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(status)
+	}), httpbreaker.WithFailurePredicate(func(resp *http.Response, _ error) bool {
+		if resp.StatusCode == http.StatusBadGateway {
+			panic("predicate bug")
+		}
+		return resp.StatusCode >= 500
+	}))
+	serve := func() (code int, panicked bool) {
+		defer func() {
+			if recover() != nil { // what net/http does with a handler's panic
+				panicked = true
+			}
+		}()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Code, false
+	}
+	_, panicked := serve()
+	require.True(t, panicked, "the predicate's panic goes on")
+
+	s := b.Stats()
+	assert.Equal(t, uint64(2), s.TotalFailures, "the trial is recorded (as a failure, like a panicking predicate in Execute)")
+	assert.Equal(t, breaker.Open, s.State, "the failed trial reopens the breaker instead of holding its slot")
+
+	// The dependency is healthy again: after another recovery timeout a
+	// trial must get through. With the slot still held, every request is
+	// answered 503 until someone calls Reset.
+	status = http.StatusOK
+	clock.Advance(time.Hour)
+	code, _ := serve()
+	assert.Equal(t, http.StatusOK, code, "the breaker is wedged half-open by the unfinished trial")
+}
+
+// The same for a handler that calls runtime.Goexit (t.FailNow in a test's
+// handler): serve's deferred recover sees nil and returns, ServeHTTP never
+// resumes, and the trial's slot is never freed. Transport counts this
+// case (errTransportPanicked, "or called runtime.Goexit").
+func TestHandlerGoexitFreesTheTrialSlot(t *testing.T) {
+	reg, clock := newRegistry(1)
+	b, err := reg.Get("svc")
+	require.NoError(t, err)
+	_ = b.Execute(context.Background(), func(context.Context) error { return errBoomHTTP })
+	clock.Advance(30 * time.Second)
+
+	exit := true
+	h := httpbreaker.NewHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if exit {
+			runtime.Goexit()
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	}()
+	<-done
+
+	exit = false
+	clock.Advance(time.Hour)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, http.StatusOK, rec.Code, "the trial that exited must not hold the only slot")
+}
+
+// errBoomHTTP is a failing response as the breaker sees it.
+var errBoomHTTP = &httpbreaker.StatusError{StatusCode: 500}

@@ -279,6 +279,12 @@ func (v *collector) SlowCalls(n int64) {
 // Collect walks the registry.
 func (c *native) forget(b *breaker.Breaker) {
 	c.precreated.Delete(b)
+	if cur, ok := c.reg.Lookup(b.Name()); ok && cur != b {
+		// A new breaker of the same name was created meanwhile (the
+		// removal is told after the registry's lock is released): the
+		// series are its now, and go on from the old one's counts.
+		return
+	}
 	labels := prometheus.Labels{labelName: b.Name()}
 	c.duration.DeletePartialMatch(labels)
 	c.transitions.DeletePartialMatch(labels)

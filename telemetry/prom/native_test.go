@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -481,4 +482,54 @@ func TestNativeMatchesExporterIdleForcedAndReset(t *testing.T) {
 			assertSamePage(t, want, page, "step "+s.name+": "+name+" differs from the OTel exporter's page")
 		}
 	}
+}
+
+// the native collector forgets a removed breaker by name
+// (DeletePartialMatch on circuit_breaker_name), from an OnRemove callback
+// that runs after the registry's lock is released. A new breaker of the
+// same name created in between (a concurrent Get: idle eviction publishes
+// its removals after Get created the breaker that needed room, and the
+// same host is asked for again) loses its duration and transition series:
+// they are deleted, and its recorder keeps the deleted children cached,
+// so its later counts never reach the page. The OTel path forgets by
+// breaker pointer and is not affected. Here a slow OnRemove subscriber
+// registered before the handler holds the window open deterministically.
+func TestNativeForgetSparesANewBreakerOfTheSameName(t *testing.T) {
+	noResourceEnv(t)
+	clock := breakertest.NewClock(t0)
+	reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Minute))
+
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	reg.OnRemove(func(*breaker.Breaker) {
+		once.Do(func() { close(entered) })
+		<-gate
+	})
+	h, err := prom.NewHandler(reg, prom.WithoutScopeInfo())
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Shutdown(context.Background())) })
+
+	old, err := reg.Get("api")
+	require.NoError(t, err)
+	require.NoError(t, old.Execute(context.Background(), func(context.Context) error { return nil }))
+
+	removed := make(chan struct{})
+	go func() {
+		defer close(removed)
+		reg.Remove("api")
+	}()
+	<-entered // "api" is out of the registry; OnRemove is being delivered
+
+	fresh, err := reg.Get("api")
+	require.NoError(t, err)
+	require.NotSame(t, old, fresh)
+	require.ErrorIs(t, fresh.Execute(context.Background(), func(context.Context) error { return errBoom }), errBoom)
+	close(gate)
+	<-removed
+
+	page, _ := scrape(t, h, "")
+	assert.Contains(t, page, `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="api",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1`,
+		"the new breaker's trip is on the page")
+	assert.Contains(t, page, `circuit_breaker_call_duration_seconds_count{circuit_breaker_name="api",circuit_breaker_outcome="failure"} 1`,
+		"the new breaker's failed call is on the page")
 }
