@@ -430,8 +430,11 @@ func (s *Syncer) result(p pending, send Proposal, res Result) {
 		}
 	}
 	s.mu.Unlock()
-	if res.Outcome == Refused && rec.Epoch != 0 && rec.By != s.cfg.replicaID {
-		// A newer decision this replica missed: adopt it.
+	if (res.Outcome == Refused || res.Outcome == Joined && rec.Forced) && rec.Epoch != 0 && rec.By != s.cfg.replicaID {
+		// A newer decision this replica missed: adopt it. An opening that
+		// joined an operator's forced record is one: noted above, it would
+		// never be applied by a reconcile (not newer than what is known),
+		// and this replica would probe while the fleet is held open.
 		s.adopt(rec)
 	}
 }

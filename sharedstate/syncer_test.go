@@ -600,3 +600,27 @@ func TestDuplicateMessageAppliedOnce(t *testing.T) {
 		assert.Equal(t, 1, rs[1].changes())
 	})
 }
+
+// A replica that missed an operator's fleet-wide force-open and then trips
+// on its own joins the forced record; it must hold open with the fleet
+// (forced) rather than probe after its own recovery timeout while every
+// other replica is held open.
+func TestOpeningThatJoinsAForcedRecordIsHeldOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, rs := fleet(t, 2, sharedstate.WithOperatorActions(true), sharedstate.WithReconcileInterval(time.Hour))
+		ops, late := rs[0], rs[1]
+		late.breaker(t)
+		late.c.SetLoss(1) // the force-open's message never reaches it
+		ops.breaker(t).ForceOpen()
+		synctest.Wait()
+		require.Equal(t, breaker.Closed, late.state(t), "the message was lost")
+		late.c.SetLoss(0)
+
+		late.trip(t)
+		synctest.Wait()
+		assert.True(t, late.breaker(t).Stats().Forced, "the opening joined the forced record and adopted it")
+		time.Sleep(openFor)
+		synctest.Wait()
+		assert.Equal(t, breaker.Open, late.state(t), "held open with the fleet, no probe")
+	})
+}
