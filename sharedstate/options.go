@@ -60,8 +60,9 @@ func WithReplicaID(id string) Option { return func(c *config) { c.replicaID = id
 // positive.
 func WithCommandTimeout(d time.Duration) Option { return func(c *config) { c.commandTimeout = d } }
 
-// WithStartupTimeout bounds the snapshot [Attach] reads so that a restarted
-// replica starts with the fleet's state. Default: the command timeout. Zero
+// WithStartupTimeout bounds how long [Attach] waits, in all, to subscribe
+// and read the snapshot that makes a restarted replica start with the
+// fleet's state. Default: the command timeout. Zero
 // skips the wait: the first snapshot is then read in the background.
 func WithStartupTimeout(d time.Duration) Option {
 	return func(c *config) { c.startupTimeout, c.startupSet = d, true }

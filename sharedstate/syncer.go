@@ -123,8 +123,10 @@ func Attach(reg *breaker.Registry, store Store, opts ...Option) (*Syncer, error)
 
 	started := false
 	if cfg.startupTimeout > 0 {
-		s.subscribe(cfg.startupTimeout)
-		started = s.reconcile(cfg.startupTimeout)
+		// One deadline for both: Attach waits at most the startup timeout.
+		deadline := time.Now().Add(cfg.startupTimeout)
+		s.subscribe(deadline)
+		started = s.reconcile(deadline)
 	}
 	s.retry = time.NewTimer(0)
 	if started && s.sub != nil {
@@ -283,16 +285,16 @@ func (s *Syncer) run() {
 // sync makes sure of the subscription, reconciles and sends what is
 // pending.
 func (s *Syncer) sync() {
-	if s.sub == nil && !s.subscribe(s.cfg.commandTimeout) {
+	if s.sub == nil && !s.subscribe(time.Now().Add(s.cfg.commandTimeout)) {
 		return
 	}
-	if s.reconcile(s.cfg.commandTimeout) {
+	if s.reconcile(time.Now().Add(s.cfg.commandTimeout)) {
 		s.flush()
 	}
 }
 
-func (s *Syncer) subscribe(timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+func (s *Syncer) subscribe(deadline time.Time) bool {
+	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
 	sub, err := s.store.Subscribe(ctx)
 	if err != nil {
@@ -327,12 +329,12 @@ func (s *Syncer) receive(m Message, ok bool) {
 
 // reconcile reads the store's state and applies what is newer than what
 // this replica knows.
-func (s *Syncer) reconcile(timeout time.Duration) bool {
+func (s *Syncer) reconcile(deadline time.Time) bool {
 	since := s.version
 	if s.fullNext {
 		since = 0
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	snap, err := s.store.Snapshot(ctx, since)
 	cancel()
 	if err != nil {

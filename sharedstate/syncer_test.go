@@ -11,6 +11,7 @@ import (
 
 	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/sharedstate"
+	"github.com/fusebox-go/fusebox/sharedstate/sharedstatetest"
 )
 
 // G2: one replica's opening opens every other, with its origin, peer and
@@ -622,5 +623,20 @@ func TestOpeningThatJoinsAForcedRecordIsHeldOpen(t *testing.T) {
 		time.Sleep(openFor)
 		synctest.Wait()
 		assert.Equal(t, breaker.Open, late.state(t), "held open with the fleet, no probe")
+	})
+}
+
+// Attach waits at most the startup timeout in all, however slow the store:
+// subscribing and reading the snapshot share one deadline.
+func TestAttachWaitsAtMostTheStartupTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := sharedstatetest.NewStore().Client()
+		c.Pause()
+		defer c.Resume()
+		start := time.Now()
+		s, err := sharedstate.Attach(breaker.NewRegistry(), c, sharedstate.WithStartupTimeout(time.Second))
+		require.NoError(t, err)
+		defer s.Close()
+		assert.Equal(t, time.Second, time.Since(start))
 	})
 }
