@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/retry"
 )
 
@@ -31,6 +32,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"nil budget", "p", []retry.Option{retry.WithBudget(nil)}, "budget"},
 		{"zero open wait", "p", []retry.Option{retry.WithOpenWait(0)}, "open_wait"},
 		{"negative open wait", "p", []retry.Option{retry.WithOpenWait(-time.Second)}, "open_wait"},
+		{"typed nil event bus", "p", []retry.Option{retry.WithEventBus((*events.Sync[retry.Event])(nil))}, "event_bus"},
 		{"zero max retry-after", "p", []retry.Option{retry.WithMaxRetryAfter(0)}, "max_retry_after"},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"reflect"
 	"strconv"
 	"time"
 
@@ -195,6 +196,8 @@ func (c *config) validate() error {
 		return &ConfigError{Field: "max_duration", Value: c.maxDuration, Reason: "must not be negative (0 means no bound)"}
 	case c.classify == nil:
 		return &ConfigError{Field: "classifier", Value: nil, Reason: "must not be nil"}
+	case c.busSet && c.bus != nil && isNil(c.bus):
+		return &ConfigError{Field: "event_bus", Value: c.bus, Reason: "is a nil pointer; pass an untyped nil to turn events off"}
 	case c.budgetSet && c.budget == nil:
 		return &ConfigError{Field: "budget", Value: nil, Reason: "must not be nil (WithoutBudget turns the budget off)"}
 	case c.openWaitSet && c.openWait <= 0:
@@ -203,4 +206,17 @@ func (c *config) validate() error {
 		return &ConfigError{Field: "max_retry_after", Value: c.maxRetryAfter, Reason: "must be positive"}
 	}
 	return nil
+}
+
+// isNil reports whether v is nil or an interface holding a nil pointer (or
+// other nil reference), which would panic on first use.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,8 +93,11 @@ type counters struct {
 // Close the Syncer to detach; attaching one registry twice (to one store or
 // two) shares every decision twice.
 func Attach(reg *breaker.Registry, store Store, opts ...Option) (*Syncer, error) {
-	if reg == nil || store == nil {
-		return nil, &breaker.ConfigError{Field: "store", Value: store, Reason: "registry and store must not be nil"}
+	if reg == nil {
+		return nil, &breaker.ConfigError{Field: "registry", Value: nil, Reason: "must not be nil"}
+	}
+	if isNil(store) {
+		return nil, &breaker.ConfigError{Field: "store", Value: store, Reason: "must not be nil"}
 	}
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -626,4 +630,17 @@ func (s *Syncer) succeeded() {
 		s.cfg.logger.LogAttrs(s.ctx, slog.LevelInfo, "shared breaker state reachable again",
 			slog.String("replica", s.cfg.replicaID))
 	}
+}
+
+// isNil reports whether v is nil or an interface holding a nil pointer (or
+// other nil reference), which would panic on first use.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -433,8 +433,16 @@ func TestAttachValidates(t *testing.T) {
 			assert.Equal(t, tc.field, ce.Field)
 		})
 	}
+	var ce *breaker.ConfigError
 	_, err := sharedstate.Attach(nil, store)
-	require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "registry", ce.Field)
+	_, err = sharedstate.Attach(breaker.NewRegistry(), nil)
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "store", ce.Field)
+	_, err = sharedstate.Attach(breaker.NewRegistry(), (*sharedstatetest.Client)(nil))
+	require.ErrorAs(t, err, &ce, "a typed nil store is refused, not a panic in the background")
+	assert.Equal(t, "store", ce.Field)
 }
 
 // Calls do not pay for sharing: with only the syncer attached, a call
