@@ -130,9 +130,23 @@ type clientStream struct {
 func (s *clientStream) SendMsg(m any) error {
 	err := s.ClientStream.SendMsg(m)
 	if err != nil && err != io.EOF {
-		s.abandoned()
+		s.aborted()
 	}
 	return err
+}
+
+// aborted ends the stream as ignored when the client aborted it itself,
+// and stops watching the caller's context, which would otherwise hold a
+// registration (or, for a context of a type the context package does not
+// know, a goroutine) until that context ends.
+func (s *clientStream) aborted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ended {
+		s.ended = true
+		s.stop()
+		s.pm.Ignore()
+	}
 }
 
 // RecvMsg receives a message into m; io.EOF, any other error, and the one
@@ -150,10 +164,9 @@ func (s *clientStream) RecvMsg(m any) error {
 	return err
 }
 
-// abandoned ends the stream as ignored: the caller's context ended (it
-// runs then, maybe before s.stop is set, so it does not touch it), or the
-// client aborted the stream itself. Either is no verdict on the
-// dependency.
+// abandoned ends the stream as ignored when the caller's context ended (it
+// runs then, maybe before s.stop is set, so it does not touch it): no
+// verdict on the dependency.
 func (s *clientStream) abandoned() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
@@ -342,4 +343,42 @@ func trip(t *testing.T, e *env, reg *breaker.Registry, calls <-chan outcome) *br
 	require.True(t, ok)
 	require.Equal(t, breaker.Open, b.State())
 	return b
+}
+
+// doneCtx is a context of a type the context package does not know: a
+// watch on it (context.AfterFunc) runs a goroutine until it is stopped.
+type doneCtx struct {
+	context.Context
+	done chan struct{}
+}
+
+func (c doneCtx) Done() <-chan struct{} { return c.done }
+
+func (c doneCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// A stream the client aborts itself in SendMsg stops watching the caller's
+// context: nothing of it outlives the stream.
+func TestClientSendErrorStopsWatchingTheContext(t *testing.T) {
+	reg := newRegistry(breakertest.NewClock(t0), 10)
+	e := newEnv(t, setup{client: reg})
+	ctx := doneCtx{Context: context.Background(), done: make(chan struct{})}
+	defer close(ctx.done)
+	require.NoError(t, e.unary(context.Background()), "the connection is up before the goroutines are counted")
+	before := goleak.IgnoreCurrent()
+
+	stream, err := e.client.FullDuplexCall(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.CloseSend())
+	err = stream.Send(&testgrpc.StreamingOutputCallRequest{})
+	require.Equal(t, codes.Internal, status.Code(err), "a send after CloseSend")
+	_, err = stream.Recv()
+	require.Error(t, err)
+	goleak.VerifyNone(t, before)
 }
