@@ -458,3 +458,28 @@ func TestHalfOpenMaxWaitCountsFromTheOldestRunningTrial(t *testing.T) {
 	second.Done(nil)
 	assert.Equal(t, breaker.Closed, b.State(), "the trial's success closes the breaker")
 }
+
+// The same after a trial that succeeded: with two successes needed, the
+// first trial's success an hour ago does not make trials admitted now
+// overdue.
+func TestHalfOpenMaxWaitAfterASuccessfulTrial(t *testing.T) {
+	b, clock := newClocked(t,
+		breaker.WithFailureThreshold(1),
+		breaker.WithRecoveryTimeout(time.Second),
+		breaker.WithHalfOpenMaxCalls(2),
+		breaker.WithHalfOpenMaxWait(10*time.Second),
+	)
+	require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
+	clock.Advance(time.Second)
+	require.NoError(t, b.Execute(context.Background(), succeed), "the first trial succeeds")
+	require.Equal(t, breaker.HalfOpen, b.State(), "one success of two")
+
+	clock.Advance(time.Hour)
+	second, err := b.Allow(context.Background())
+	require.NoError(t, err, "the trial still needed")
+	_, err = b.Allow(context.Background())
+	require.ErrorIs(t, err, breaker.ErrOpen, "no trial is left to admit")
+	assert.Equal(t, breaker.HalfOpen, b.State(), "a trial running for 0s is not overdue")
+	second.Done(nil)
+	assert.Equal(t, breaker.Closed, b.State(), "the second success closes the breaker")
+}
