@@ -22,8 +22,10 @@
 // (a subscription calls do not pay for) and:
 //
 //   - notes each local opening or closing in a pending map (the latest per
-//     breaker wins) and wakes one background goroutine, never blocking the
-//     transition;
+//     breaker wins) and wakes one background goroutine: the transition
+//     takes the Syncer's mutex for that, briefly (it is never held across a
+//     store command), and never waits for the store; a call that changes no
+//     state takes no lock of the Syncer's at all;
 //   - that goroutine proposes it to the [Store], which stamps decisions with
 //     epochs from its own clock and publishes the ones it writes;
 //   - decisions from other replicas are applied with

@@ -10,3 +10,10 @@ func (s *Syncer) Episode(name string) (episode, applied uint64) {
 	}
 	return 0, 0
 }
+
+// Lock takes the Syncer's mutex, as a Status or a busy background
+// goroutine would, and returns what releases it.
+func (s *Syncer) Lock() (unlock func()) {
+	s.mu.Lock()
+	return s.mu.Unlock
+}

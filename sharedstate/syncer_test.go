@@ -2,6 +2,8 @@ package sharedstate_test
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -647,4 +649,43 @@ func TestAttachWaitsAtMostTheStartupTimeout(t *testing.T) {
 		defer s.Close()
 		assert.Equal(t, time.Second, time.Since(start))
 	})
+}
+
+// What the call path pays for sharing, exactly: a call that changes no
+// state never takes the Syncer's mutex, so it completes while the mutex is
+// held (by Status, or the background goroutine); a call that changes the
+// state notes the change under that mutex, briefly, and waits for it.
+func TestOnlyStateChangesTakeTheSyncersLock(t *testing.T) {
+	_, rs := fleet(t, 1, sharedstate.WithStartupTimeout(0))
+	b := rs[0].breaker(t)
+	ctx := context.Background()
+
+	unlock := rs[0].s.Lock()
+	require.NoError(t, b.Execute(ctx, func(context.Context) error { return nil }), "a call that changes no state")
+	_ = rs[0].s.Stats() // atomics: no lock either
+
+	done := make(chan error)
+	go func() { done <- b.Execute(ctx, func(context.Context) error { return errDown }) }() // opens the breaker
+	for !blockedIn("sharedstate.(*Syncer).onChange") {
+		select {
+		case err := <-done:
+			t.Fatalf("the opening call returned (%v) while the Syncer's mutex was held", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	unlock()
+	require.ErrorIs(t, <-done, errDown)
+	assert.Equal(t, breaker.Open, b.State())
+}
+
+// blockedIn reports whether a goroutine is waiting for a mutex inside fn.
+func blockedIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "sync.(*Mutex).Lock") && strings.Contains(g, fn) {
+			return true
+		}
+	}
+	return false
 }
