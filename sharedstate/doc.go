@@ -30,7 +30,10 @@
 //     epochs from its own clock and publishes the ones it writes;
 //   - decisions from other replicas are applied with
 //     [breaker.Breaker.Apply] (origin "peer", or "cluster" for a quorum's),
-//     and remembered for breakers the registry creates later;
+//     and remembered for breakers the registry creates later; a breaker
+//     the registry removes is forgotten (its pending proposal too), all but
+//     the store's record of its name, which a breaker created again later
+//     starts with;
 //   - a periodic reconcile reads the store's state, which repairs lost
 //     messages, and the goroutine retries with backoff while the store
 //     fails.

@@ -17,3 +17,10 @@ func (s *Syncer) Lock() (unlock func()) {
 	s.mu.Lock()
 	return s.mu.Unlock
 }
+
+// Entries returns how many breaker names the Syncer keeps an entry for.
+func (s *Syncer) Entries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries)
+}
