@@ -151,10 +151,13 @@ func (r *Registry) Lookup(name string) (*Breaker, bool) {
 }
 
 // Remove takes the breaker named name out of the registry and reports
-// whether there was one. Attached telemetry forgets it (its series leave
-// the /metrics page). A later Get of the name creates a new breaker; code
-// that still holds the removed one may go on using it, but its calls are
-// no longer reported.
+// whether there was one. Attached telemetry forgets it: its observed
+// series (state, calls and the other totals) leave every collection, and
+// the native /metrics page of package telemetry/prom deletes its duration
+// and transition series too; an OpenTelemetry SDK keeps those two at their
+// last values, since it cannot delete a series. A later Get of the name
+// creates a new breaker; code that still holds the removed one may go on
+// using it, but its calls are no longer reported.
 func (r *Registry) Remove(name string) bool {
 	r.mu.Lock()
 	v, ok := r.byName.Load(name)

@@ -363,7 +363,9 @@
 // attached registry (breaker.Registry.Remove, or idle eviction) is
 // forgotten: its observed series leave the next collection. With an
 // OpenTelemetry SDK, the series of the synchronous instruments (the
-// duration histogram and the transitions counter) stay in the SDK, which
-// offers no way to delete them; package prom's native /metrics page
-// deletes them too.
+// duration histogram and the transitions counter) stay in the SDK at their
+// last values, since it offers no way to delete them, and a breaker created
+// again under the name adds to them; package prom's native /metrics page
+// deletes them too (a reader given to prom.WithReader is served by the
+// SDK, and keeps them).
 package telemetry
