@@ -75,7 +75,8 @@ type Event struct {
 	Time time.Time
 	// ConsecutiveFailures is the consecutive-failure count when the state
 	// changed: the count that opened the breaker, for example
-	// (EventStateChange).
+	// (EventStateChange). Like Stats.FailureCount it saturates at
+	// math.MaxInt on 32-bit targets.
 	ConsecutiveFailures int
 	// Cause is the error of the call that caused the change, when a call
 	// did: the failure that reached the threshold or tripped a rate

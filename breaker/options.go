@@ -106,7 +106,8 @@ func WithMaxBreakers(n int) Option {
 // for registries keyed by request data, such as httpbreaker's breaker per
 // host, so that hosts seen once do not fill the registry. The registry
 // looks when Get is about to create a breaker, at most once per after/4
-// unless it is full, so eviction needs no goroutine; a call still running
+// (full or not: a full registry refuses the Gets in between without
+// looking), so eviction needs no goroutine; a call still running
 // on a breaker when it is evicted is recorded on it but no longer
 // reported. Default 0: never; it must not be negative. The time comes from
 // the registry defaults' [WithClock], or the system clock. It is read by

@@ -119,7 +119,7 @@ func (b *Breaker) countFailure(pm *Permit, r *result) bool {
 		}
 		n := uint64(w.count()) + 1
 		if threshold > 0 && n >= threshold {
-			ch := change{ctx: pm.ctx, to: Open, reason: ReasonFailureThreshold, now: r.clock(b), failures: int(min(n, maxCount)), cause: r.err}
+			ch := change{ctx: pm.ctx, to: Open, reason: ReasonFailureThreshold, now: r.clock(b), failures: countInt(min(n, maxCount)), cause: r.err}
 			if b.transitionExact(pm.p, w, ch) {
 				return true
 			}

@@ -39,6 +39,7 @@ type Registry struct {
 	// breaker looked like since when.
 	lastSweep time.Time
 	seen      map[*Breaker]idleMark
+	sweeps    int // how many sweeps ran, for tests
 }
 
 // idleMark is a breaker's call total when a sweep first saw it unchanged.
@@ -79,8 +80,10 @@ func (r *Registry) Events() events.Bus[Event] { return r.bus }
 // defaults followed by opts if it does not exist yet. An existing breaker is
 // returned unchanged: opts apply only on creation. The error wraps
 // [ErrInvalidConfig] for an invalid name or option, or is [ErrRegistryFull]
-// (wrapped) when the registry is at its limit (after evicting idle
-// breakers, with [WithIdleEviction]).
+// (wrapped) when the registry is at its limit (with [WithIdleEviction],
+// after evicting idle breakers if a sweep is due: at most one per quarter
+// of the idle time, so most Gets of a full registry are refused without
+// looking at its breakers).
 func (r *Registry) Get(name string, opts ...Option) (*Breaker, error) {
 	if b, ok := r.byName.Load(name); ok {
 		return b.(*Breaker), nil
@@ -148,10 +151,13 @@ func (r *Registry) Lookup(name string) (*Breaker, bool) {
 }
 
 // Remove takes the breaker named name out of the registry and reports
-// whether there was one. Attached telemetry forgets it (its series leave
-// the /metrics page). A later Get of the name creates a new breaker; code
-// that still holds the removed one may go on using it, but its calls are
-// no longer reported.
+// whether there was one. Attached telemetry forgets it: its observed
+// series (state, calls and the other totals) leave every collection, and
+// the native /metrics page of package telemetry/prom deletes its duration
+// and transition series too; an OpenTelemetry SDK keeps those two at their
+// last values, since it cannot delete a series. A later Get of the name
+// creates a new breaker; code that still holds the removed one may go on
+// using it, but its calls are no longer reported.
 func (r *Registry) Remove(name string) bool {
 	r.mu.Lock()
 	v, ok := r.byName.Load(name)
@@ -182,17 +188,28 @@ func (r *Registry) removeLocked(b *Breaker) {
 
 // sweepLocked removes the breakers that have been idle for r.idle: closed,
 // not forced, and with no call finished or rejected since a sweep first
-// saw them so. It looks at most once per quarter of r.idle, unless the
-// registry is full. r.mu must be held.
+// saw them so. A sweep looks at every breaker, so it runs at most once per
+// quarter of r.idle, also when the registry is full: a stream of new names
+// against a full registry costs one sweep per interval, and the Gets in
+// between are refused without looking. Nothing is lost by waiting: a
+// breaker's mark keeps the time a sweep first saw it unused, so the next
+// allowed sweep evicts whatever has been idle long enough by then. An
+// empty registry has nothing to look at and uses up no interval; a clock
+// that went back before the last sweep allows one at once. r.mu must be
+// held.
 func (r *Registry) sweepLocked() []*Breaker {
+	if r.n == 0 {
+		return nil
+	}
 	now := time.Now()
 	if r.clock != nil {
 		now = r.clock.Now()
 	}
-	if r.n < r.limit && now.Sub(r.lastSweep) < time.Duration(r.idle/4) {
+	if since := now.Sub(r.lastSweep); since >= 0 && since < time.Duration(r.idle/4) {
 		return nil
 	}
 	r.lastSweep = now
+	r.sweeps++
 	if r.seen == nil {
 		r.seen = map[*Breaker]idleMark{}
 	}

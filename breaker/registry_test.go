@@ -237,3 +237,48 @@ func TestRemovedOpenBreakerStillRecovers(t *testing.T) {
 		require.NoError(t, b.Execute(context.Background(), succeed), "a removed breaker that is still used must recover")
 	})
 }
+
+// A full registry with idle eviction used to sweep (look at every breaker)
+// on every Get of a new name, so a stream of new names against a full
+// registry cost O(n) each. It sweeps at most once per quarter of the idle
+// time, full or not: a Get between sweeps gets ErrRegistryFull without
+// looking. What went idle meanwhile is evicted by the next allowed sweep.
+func TestRegistryFullSweepsAtMostOncePerInterval(t *testing.T) {
+	clock := breakertest.NewClock(t0)
+	reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithMaxBreakers(3), breaker.WithIdleEviction(time.Minute))
+	var removed []string
+	reg.OnRemove(func(b *breaker.Breaker) { removed = append(removed, b.Name()) })
+	for _, n := range []string{"a", "b", "c"} {
+		_, err := reg.Get(n)
+		require.NoError(t, err)
+	}
+	first := reg.Sweeps()
+	require.Equal(t, 1, first, "the Get of b swept (that of a found nothing to look at)")
+
+	// Full: Gets of new names within the interval after that sweep make
+	// none, and are refused at once.
+	for i := range 100 {
+		_, err := reg.Get(fmt.Sprintf("new-%d", i))
+		require.ErrorIs(t, err, breaker.ErrRegistryFull)
+	}
+	assert.Equal(t, first, reg.Sweeps(), "no sweep for 100 Gets of a full registry within 15s of the last one")
+
+	// The next interval allows one, which marks b and c as unused (a was
+	// marked by the first).
+	clock.Advance(15 * time.Second)
+	for range 10 {
+		_, err := reg.Get("x")
+		require.ErrorIs(t, err, breaker.ErrRegistryFull)
+	}
+	assert.Equal(t, first+1, reg.Sweeps(), "one sweep for 10 Gets in the next interval")
+	assert.Empty(t, removed)
+
+	// Nothing lost: once they have been unused for a minute since that
+	// mark, the next allowed sweep evicts them and makes room.
+	clock.Advance(time.Minute)
+	b, err := reg.Get("x")
+	require.NoError(t, err)
+	assert.Equal(t, "x", b.Name())
+	assert.ElementsMatch(t, []string{"a", "b", "c"}, removed)
+	assert.Equal(t, first+2, reg.Sweeps())
+}

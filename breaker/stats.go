@@ -20,7 +20,9 @@ type Stats struct {
 	// State is the current state.
 	State State
 	// FailureCount is the consecutive-failure count while closed, and the
-	// count that opened the breaker while open or half-open.
+	// count that opened the breaker while open or half-open. The count
+	// goes up to 4,294,967,295; on 32-bit targets, where int holds less,
+	// it saturates at math.MaxInt.
 	FailureCount int
 	// SuccessCount is how many trial calls have succeeded in the current
 	// half-open period; zero in other states.
@@ -129,7 +131,7 @@ func (b *Breaker) snapshot(derive bool) Stats {
 	s.TotalCalls = s.TotalSuccesses + s.TotalFailures + s.TotalRejected + s.TotalIgnored + s.TotalShadowRejected
 	switch s.State {
 	case Closed, Open:
-		s.FailureCount = int(w.count())
+		s.FailureCount = countInt(uint64(w.count()))
 	case HalfOpen:
 		s.FailureCount = p.failures
 		s.SuccessCount = w.succeeded()

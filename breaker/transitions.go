@@ -109,7 +109,7 @@ func (b *Breaker) commit(w word, ch change) {
 	if ch.failures < 0 {
 		ch.failures = old.failures
 		if from == Closed {
-			ch.failures = int(w.count())
+			ch.failures = countInt(uint64(w.count()))
 		}
 	}
 	np := &period{

@@ -22,13 +22,18 @@
 // (a subscription calls do not pay for) and:
 //
 //   - notes each local opening or closing in a pending map (the latest per
-//     breaker wins) and wakes one background goroutine, never blocking the
-//     transition;
+//     breaker wins) and wakes one background goroutine: the transition
+//     takes the Syncer's mutex for that, briefly (it is never held across a
+//     store command), and never waits for the store; a call that changes no
+//     state takes no lock of the Syncer's at all;
 //   - that goroutine proposes it to the [Store], which stamps decisions with
 //     epochs from its own clock and publishes the ones it writes;
 //   - decisions from other replicas are applied with
 //     [breaker.Breaker.Apply] (origin "peer", or "cluster" for a quorum's),
-//     and remembered for breakers the registry creates later;
+//     and remembered for breakers the registry creates later; a breaker
+//     the registry removes is forgotten (its pending proposal too), all but
+//     the store's record of its name, which a breaker created again later
+//     starts with;
 //   - a periodic reconcile reads the store's state, which repairs lost
 //     messages, and the goroutine retries with backoff while the store
 //     fails.

@@ -23,8 +23,12 @@ type Status struct {
 	LastErrorTime time.Time
 }
 
-// Status returns the Syncer's health. It takes a lock the call path
-// never takes, and does no I/O.
+// Status returns the Syncer's health. It does no I/O, and takes the
+// Syncer's mutex, which is held only briefly and never across a store
+// command. A breaker's call that changes no state never takes that mutex;
+// a call that changes the state (or an operator's ForceOpen or Reset)
+// takes it to note the change, so a Status taken at that moment delays
+// that one call by as long as it takes to copy the fields.
 func (s *Syncer) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -90,6 +90,11 @@ type counters struct {
 // keeps trying in the background. The error wraps [breaker.ErrInvalidConfig]
 // for an invalid option.
 //
+// A breaker the registry removes (Remove, or idle eviction) is forgotten:
+// its pending proposal is dropped and only the store's record of its name,
+// if any, is kept, so that a breaker of that name created later starts with
+// the fleet's state.
+//
 // Close the Syncer to detach; attaching one registry twice (to one store or
 // two) shares every decision twice.
 func Attach(reg *breaker.Registry, store Store, opts ...Option) (*Syncer, error) {
@@ -123,7 +128,7 @@ func Attach(reg *breaker.Registry, store Store, opts ...Option) (*Syncer, error)
 		entries: make(map[string]*entry),
 		pending: make(map[string]pending),
 	}
-	s.stops = append(s.stops, reg.OnStateChange(s.onChange), reg.OnCreate(s.onCreate))
+	s.stops = append(s.stops, reg.OnStateChange(s.onChange), reg.OnCreate(s.onCreate), reg.OnRemove(s.onRemove))
 
 	started := false
 	if cfg.startupTimeout > 0 {
@@ -239,6 +244,43 @@ func (s *Syncer) onCreate(b *breaker.Breaker) {
 			s.mu.Unlock()
 			return
 		}
+	}
+}
+
+// onRemove forgets what the Syncer knew of a breaker the registry removed
+// (Remove, or idle eviction), so that its memory follows the registry's:
+// the pending proposal goes (the breaker it described is gone), and so
+// does what described that breaker (the opening it was in, its local
+// openings, the remote decisions it took). The store's record of the name,
+// if there is one, stays: a breaker of that name created later must start
+// with the fleet's state (onCreate applies it), and its epoch keeps an
+// older message stale; so the Syncer holds an entry per breaker of the
+// registry and per record of the store, not per name it ever saw. An
+// entry with no record goes altogether. If a new
+// breaker of the name is already in the registry (the removal is told
+// after the registry's lock is released), the entry is that breaker's now
+// and stays as it is.
+func (s *Syncer) onRemove(b *breaker.Breaker) {
+	name := b.Name()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Looked up under s.mu: a breaker created after this finds the entry
+	// trimmed in onCreate, which runs after the registry holds it.
+	if cur, ok := s.reg.Lookup(name); ok && cur != b {
+		return
+	}
+	delete(s.pending, name)
+	en := s.entries[name]
+	switch {
+	case en == nil || en.creating > 0:
+	case en.rec.Epoch == 0:
+		delete(s.entries, name)
+	default:
+		// A breaker created later is in no opening until the record is
+		// applied to it. The sequence numbers go on, so that the answer to
+		// a proposal still in flight for the removed breaker is not taken
+		// for the new one's.
+		en.episode = 0
 	}
 }
 

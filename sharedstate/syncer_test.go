@@ -2,6 +2,9 @@ package sharedstate_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -646,5 +649,110 @@ func TestAttachWaitsAtMostTheStartupTimeout(t *testing.T) {
 		require.NoError(t, err)
 		defer s.Close()
 		assert.Equal(t, time.Second, time.Since(start))
+	})
+}
+
+// What the call path pays for sharing, exactly: a call that changes no
+// state never takes the Syncer's mutex, so it completes while the mutex is
+// held (by Status, or the background goroutine); a call that changes the
+// state notes the change under that mutex, briefly, and waits for it.
+func TestOnlyStateChangesTakeTheSyncersLock(t *testing.T) {
+	_, rs := fleet(t, 1, sharedstate.WithStartupTimeout(0))
+	b := rs[0].breaker(t)
+	ctx := context.Background()
+
+	unlock := rs[0].s.Lock()
+	require.NoError(t, b.Execute(ctx, func(context.Context) error { return nil }), "a call that changes no state")
+	_ = rs[0].s.Stats() // atomics: no lock either
+
+	done := make(chan error)
+	go func() { done <- b.Execute(ctx, func(context.Context) error { return errDown }) }() // opens the breaker
+	for !blockedIn("sharedstate.(*Syncer).onChange") {
+		select {
+		case err := <-done:
+			t.Fatalf("the opening call returned (%v) while the Syncer's mutex was held", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	unlock()
+	require.ErrorIs(t, <-done, errDown)
+	assert.Equal(t, breaker.Open, b.State())
+}
+
+// blockedIn reports whether a goroutine is waiting for a mutex inside fn.
+func blockedIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "sync.(*Mutex).Lock") && strings.Contains(g, fn) {
+			return true
+		}
+	}
+	return false
+}
+
+// A breaker the registry removes (Remove, or idle eviction) is forgotten
+// by the Syncer: its pending proposal is dropped and, when the store holds
+// no record of it, its entry too, so that a registry with idle eviction
+// keeps the Syncer's memory bounded. Here the store is down, so the
+// opening never became a record.
+func TestRemovedBreakerIsForgotten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, rs := fleet(t, 1)
+		a := rs[0]
+		a.c.SetDown(true)
+		for i := range 50 {
+			b, err := a.reg.Get(fmt.Sprintf("host-%d", i))
+			require.NoError(t, err)
+			require.ErrorIs(t, b.Execute(context.Background(), func(context.Context) error { return errDown }), errDown)
+		}
+		synctest.Wait()
+		require.Equal(t, 50, a.s.Status().Pending)
+		require.Equal(t, 50, a.s.Entries())
+
+		for i := range 50 {
+			require.True(t, a.reg.Remove(fmt.Sprintf("host-%d", i)))
+		}
+		assert.Zero(t, a.s.Status().Pending, "no proposal for a breaker that is gone")
+		assert.Zero(t, a.s.Entries(), "nothing kept: the store knows nothing of them")
+
+		a.c.SetDown(false)
+		time.Sleep(sharedstate.DefaultMaxBackoff)
+		synctest.Wait()
+		assert.True(t, a.s.Status().Connected)
+		assert.Zero(t, store.Writes(), "nothing proposed for the removed breakers")
+	})
+}
+
+// What the fleet decided survives the removal: the store's record of the
+// name stays (its epoch too, so an older message is still stale), while
+// what described the removed breaker (the opening it was in) goes. A
+// breaker of that name created later starts with the fleet's state, as
+// one created for the first time does.
+func TestRemovedBreakerRecreatedStartsWithFleetState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, rs := fleet(t, 2)
+		a, b := rs[0], rs[1]
+		old := b.breaker(t)
+		a.trip(t)
+		synctest.Wait()
+		require.Equal(t, breaker.Open, old.State(), "b applied a's opening")
+		episode, applied := b.s.Episode(name)
+		require.NotZero(t, applied)
+		require.Equal(t, applied, episode, "b's breaker is in that opening")
+
+		require.True(t, b.reg.Remove(name))
+		episode, kept := b.s.Episode(name)
+		assert.Zero(t, episode, "the removed breaker's opening is forgotten")
+		assert.Equal(t, applied, kept, "the store's record is kept")
+
+		fresh := b.breaker(t)
+		require.NotSame(t, old, fresh)
+		assert.Equal(t, breaker.Open, fresh.State(), "a new breaker of the name starts with the fleet's state")
+		e := b.last(t)
+		assert.Equal(t, breaker.OriginPeer, e.Origin)
+		assert.Equal(t, "r0", e.Peer)
+		episode, _ = b.s.Episode(name)
+		assert.Equal(t, applied, episode, "the new breaker is in the fleet's opening")
 	})
 }

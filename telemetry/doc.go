@@ -350,8 +350,9 @@
 // call, State or Stats. Detaching is safe at any time, also from an event
 // handler; an event already being delivered may still be recorded once.
 // The circuit_breaker.sync.* callback reads the attached Syncer's Status
-// (a lock of the Syncer's that neither the call path nor its store
-// commands hold) and Stats (atomics), and records the propagation delays
+// (the Syncer's mutex, held briefly: never across its store commands, and
+// on the call path only by a call that changes a breaker's state, to note
+// the change) and Stats (atomics), and records the propagation delays
 // measured since the previous collection, with no context: they take no
 // exemplar.
 //
@@ -362,7 +363,9 @@
 // attached registry (breaker.Registry.Remove, or idle eviction) is
 // forgotten: its observed series leave the next collection. With an
 // OpenTelemetry SDK, the series of the synchronous instruments (the
-// duration histogram and the transitions counter) stay in the SDK, which
-// offers no way to delete them; package prom's native /metrics page
-// deletes them too.
+// duration histogram and the transitions counter) stay in the SDK at their
+// last values, since it offers no way to delete them, and a breaker created
+// again under the name adds to them; package prom's native /metrics page
+// deletes them too (a reader given to prom.WithReader is served by the
+// SDK, and keeps them).
 package telemetry

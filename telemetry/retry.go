@@ -46,8 +46,11 @@ const (
 // detach undoes all of it and leaves nothing behind; calling it again does
 // nothing. A policy is attached once: a second AttachRetry of the same
 // policy, by this or another Telemetry, before the first is detached,
-// returns an error wrapping [ErrAlreadyAttached]. A policy whose events are
-// off (retry.WithEventBus(nil)) reports its totals only.
+// returns an error wrapping [ErrAlreadyAttached]. A policy's name is its
+// retry.name: AttachRetry of another policy with the name of one this
+// Telemetry observes returns an error wrapping [ErrRetryNameTaken], since
+// their series would merge. A policy whose events are off
+// (retry.WithEventBus(nil)) reports its totals only.
 //
 // A call whose first attempt succeeds publishes no event, so it costs
 // nothing more with telemetry attached: the totals are read at collection
@@ -135,8 +138,13 @@ func (t *Telemetry) AttachRetry(p *retry.Policy) (detach func(), err error) {
 	if err := claimRetry(a); err != nil {
 		return nil, err
 	}
+	if err := t.claimRetryName(a); err != nil {
+		releaseRetry(a)
+		return nil, err
+	}
 	a.callback, err = t.meter.RegisterCallback(a.observe, in.calls, in.stops, in.attempts, in.budget)
 	if err != nil {
+		t.releaseRetryName(a)
 		releaseRetry(a)
 		return nil, err
 	}
@@ -145,6 +153,13 @@ func (t *Telemetry) AttachRetry(p *retry.Policy) (detach func(), err error) {
 	}
 	return a.detach, nil
 }
+
+// ErrRetryNameTaken is returned by AttachRetry for a policy whose name is
+// the name of another policy this Telemetry observes, not yet detached:
+// both would report under the same retry.name, and their series would
+// merge silently. Give each policy its own name (retry.New), or detach
+// the first. (The same policy attached twice is [ErrAlreadyAttached].)
+var ErrRetryNameTaken = errors.New("telemetry: a retry policy of that name is already attached")
 
 // A RetryRecorder receives the retried calls of the policies an attachment
 // observes, in addition to the OpenTelemetry histograms, as [Recorder]
@@ -281,6 +296,30 @@ func releaseRetry(a *retryAttachment) {
 	}
 }
 
+// claimRetryName reserves a's policy name on t.
+func (t *Telemetry) claimRetryName(a *retryAttachment) error {
+	t.retryMu.Lock()
+	defer t.retryMu.Unlock()
+	name := a.p.Name()
+	if t.retryNames[name] != nil {
+		return fmt.Errorf("%w: %q (each policy needs its own name)", ErrRetryNameTaken, name)
+	}
+	if t.retryNames == nil {
+		t.retryNames = map[string]*retryAttachment{}
+	}
+	t.retryNames[name] = a
+	return nil
+}
+
+// releaseRetryName frees a's policy name on t.
+func (t *Telemetry) releaseRetryName(a *retryAttachment) {
+	t.retryMu.Lock()
+	defer t.retryMu.Unlock()
+	if name := a.p.Name(); t.retryNames[name] == a {
+		delete(t.retryNames, name)
+	}
+}
+
 // detach unsubscribes and unregisters the callback, once.
 func (a *retryAttachment) detach() {
 	a.once.Do(func() {
@@ -291,6 +330,7 @@ func (a *retryAttachment) detach() {
 		if err := a.callback.Unregister(); err != nil {
 			otel.Handle(err)
 		}
+		a.t.releaseRetryName(a)
 		releaseRetry(a)
 	})
 }

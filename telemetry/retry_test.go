@@ -233,6 +233,41 @@ func TestAttachRetryOnce(t *testing.T) {
 	again()
 }
 
+// Two policies of the same name on one Telemetry would report under the
+// same retry.name: their series would merge silently (the totals of one
+// hiding the other's). The second is refused with ErrRetryNameTaken; once
+// the first is detached the name is free again. Another Telemetry, or
+// another name, is not affected.
+func TestAttachRetrySameNameRefused(t *testing.T) {
+	e := newRetryEnv(t)
+	first, err := retry.New("payments")
+	require.NoError(t, err)
+	second, err := retry.New("payments")
+	require.NoError(t, err)
+	detach, err := e.tel.AttachRetry(first)
+	require.NoError(t, err)
+	_, err = e.tel.AttachRetry(second)
+	require.ErrorIs(t, err, telemetry.ErrRetryNameTaken)
+	assert.NotErrorIs(t, err, telemetry.ErrAlreadyAttached, "a different policy, not the same one again")
+	assert.Contains(t, err.Error(), `"payments"`)
+	assert.False(t, second.Events().Active(), "the refused policy is not subscribed to")
+
+	other, err := retry.New("search")
+	require.NoError(t, err)
+	d, err := e.tel.AttachRetry(other)
+	require.NoError(t, err, "another name")
+	d()
+	elsewhere := newRetryEnv(t)
+	d, err = elsewhere.tel.AttachRetry(second)
+	require.NoError(t, err, "another Telemetry")
+	d()
+
+	detach()
+	d, err = e.tel.AttachRetry(second)
+	require.NoError(t, err, "the name is free once the first is detached")
+	d()
+}
+
 func TestRetryWithoutEvents(t *testing.T) {
 	e := newRetryEnv(t)
 	p, err := retry.New("quiet", retry.WithEventBus(nil), retry.WithBackoff(0, 0))

@@ -111,7 +111,9 @@ type syncAttachment struct {
 // connection, pending proposals, messages, proposals, reconciles, repairs,
 // errors and propagation delay. They are read from s.Status and s.Stats
 // when the metrics are collected, so they cost nothing until then (Status
-// takes a lock that the call path never takes). detach stops observing
+// takes the Syncer's mutex briefly: a call that changes no state never
+// takes it, one that changes the state takes it to note the change).
+// detach stops observing
 // s; calling it again does nothing.
 //
 // A Telemetry observes one Syncer at a time: a second one, before the

@@ -52,6 +52,11 @@ type Telemetry struct {
 
 	// The attached sharedstate.Syncer, if any (see AttachSyncer).
 	sync syncState
+
+	// The names of the retry policies attached and not yet detached:
+	// AttachRetry refuses a second policy of a name (ErrRetryNameTaken).
+	retryMu    sync.Mutex
+	retryNames map[string]*retryAttachment
 }
 
 // New creates the instruments under the scope [ScopeName] with version

@@ -2,7 +2,6 @@ package prom_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -362,36 +362,141 @@ func TestSecondHandlerIsRefused(t *testing.T) {
 	detach()
 }
 
-// A breaker removed from the registry leaves the page: all its series,
-// the duration histogram and the transitions included.
+// Which of a removed breaker's series leave, path by path. The observed
+// series (state, calls, consecutive failures, last state change, forced,
+// shadow mode, the ratios and slow calls) are read from the registry at
+// collection time, so on every path they leave with the breaker. The
+// synchronous ones, the call duration histogram and the transitions
+// counter, are kept by whoever aggregates them: the native page deletes
+// them; the OpenTelemetry SDK (WithOTelExporter, and every WithReader
+// reader) cannot delete a series, so it keeps them at their last values,
+// and a breaker created again under the name goes on counting from those.
+// The native page starts the new breaker's from zero.
 func TestRemovedBreakerLeavesThePage(t *testing.T) {
-	for _, otel := range []bool{false, true} {
-		reg := breaker.NewRegistry(breaker.WithFailureThreshold(1))
-		var opts []prom.Option
-		if otel {
-			opts = append(opts, prom.WithOTelExporter())
-		}
-		h, err := prom.NewHandler(reg, opts...)
-		require.NoError(t, err)
-		for _, name := range []string{"gone", "kept"} {
-			b, err := reg.Get(name)
+	noResourceEnv(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			clock := breakertest.NewClock(t0)
+			reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Minute))
+			h, _, reader := newModeHandler(t, m, reg, prom.WithoutScopeInfo())
+			native := m.opts == nil
+			for _, name := range []string{"gone", "kept"} {
+				b, err := reg.Get(name)
+				require.NoError(t, err)
+				call(t, clock, b, time.Millisecond, nil)
+				call(t, clock, b, 2*time.Millisecond, errBoom) // opens it
+			}
+			page, _ := scrape(t, h, "")
+			before := seriesOf(page, "gone")
+			require.Contains(t, families(before), "circuit_breaker_state")
+			require.Contains(t, families(before), "circuit_breaker_call_duration_seconds_count")
+			require.Contains(t, families(before), "circuit_breaker_transitions_total")
+
+			require.True(t, reg.Remove("gone"))
+			page, _ = scrape(t, h, "")
+			assert.NotEmpty(t, seriesOf(page, "kept"))
+			after := seriesOf(page, "gone")
+			if native {
+				assert.Empty(t, after, "the native page deletes every series of a removed breaker")
+			} else {
+				var kept []string
+				for _, l := range before {
+					if f := metricName(l); strings.HasPrefix(f, "circuit_breaker_call_duration_seconds") || f == "circuit_breaker_transitions_total" {
+						kept = append(kept, l)
+					}
+				}
+				assert.Equal(t, kept, after, "the SDK keeps exactly the duration and transition series, at their last values")
+			}
+			if reader != nil {
+				assert.Equal(t, []string{"circuit_breaker.call.duration", "circuit_breaker.transitions"}, readerInstruments(t, reader, "gone"),
+					"a WithReader reader is served by the SDK: it keeps the synchronous series")
+			}
+
+			// A breaker created again under the name: the SDK adds to the
+			// kept series, the native page starts them again.
+			b, err := reg.Get("gone")
 			require.NoError(t, err)
-			require.NoError(t, b.Execute(context.Background(), func(context.Context) error { return nil }))
-			_ = b.Execute(context.Background(), func(context.Context) error { return errors.New("boom") })
-		}
-		page, _ := scrape(t, h, "")
-		require.Contains(t, page, `circuit_breaker_name="gone"`)
-		require.True(t, reg.Remove("gone"))
-		page, _ = scrape(t, h, "")
-		assert.Contains(t, page, `circuit_breaker_name="kept"`)
-		if otel {
-			// The SDK keeps synchronous series: only the observed ones go.
-			assert.NotContains(t, page, `circuit_breaker_state{circuit_breaker_name="gone"`)
-		} else {
-			assert.NotContains(t, page, `circuit_breaker_name="gone"`, "native page")
-		}
-		require.NoError(t, h.Shutdown(context.Background()))
+			call(t, clock, b, time.Millisecond, errBoom)
+			page, _ = scrape(t, h, "")
+			trips := `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="gone",circuit_breaker_origin="local",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} `
+			want := "2"
+			if native {
+				want = "1"
+			}
+			assert.Contains(t, page, trips+want+"\n")
+		})
 	}
+}
+
+// seriesOf returns the sample lines of a page that belong to the breaker
+// name.
+func seriesOf(page, name string) []string {
+	var out []string
+	for _, l := range strings.Split(page, "\n") {
+		if !strings.HasPrefix(l, "#") && strings.Contains(l, `circuit_breaker_name="`+name+`"`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// metricName returns the metric name of a sample line.
+func metricName(line string) string {
+	name, _, _ := strings.Cut(line, "{")
+	return name
+}
+
+// families returns the metric names of sample lines.
+func families(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		out = append(out, metricName(l))
+	}
+	return slices.Compact(out)
+}
+
+// readerInstruments returns the instruments for which reader holds a
+// series of the breaker name, sorted.
+func readerInstruments(t *testing.T, reader *sdkmetric.ManualReader, name string) []string {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	var out []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			var sets []attribute.Set
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			case metricdata.Sum[float64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			}
+			for _, set := range sets {
+				if v, ok := set.Value("circuit_breaker.name"); ok && v.AsString() == name {
+					out = append(out, m.Name)
+					break
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Before a breaker has had any event, both paths already show its

@@ -144,7 +144,18 @@ type Handler struct {
 // exporter. Nothing runs in the background.
 //
 // A breaker removed from reg (breaker.Registry.Remove, or idle eviction)
-// leaves the page: all of its series, durations and transitions included.
+// leaves the page, exactly as follows. Its observed series (state, calls,
+// consecutive failures, last state change, forced, shadow mode, the
+// ratios and slow calls) are read from reg at each scrape, so they leave
+// on every path. Its synchronous series (the call duration histogram and
+// the transitions counter) are kept by whatever aggregates them: the
+// native collector deletes them, so the page holds nothing of the
+// breaker; the OpenTelemetry SDK, which cannot delete a series, keeps
+// them at their last values, so with [WithOTelExporter] they stay on the
+// page (and the readers of [WithReader] keep exporting them, with either
+// collector). A breaker created later under the same name then adds to
+// the kept series on the SDK, and starts them again from zero on the
+// native page.
 //
 // The error reports a nil registry, a registry that telemetry is already
 // attached to (telemetry.ErrAlreadyAttached: a second handler would write

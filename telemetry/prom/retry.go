@@ -45,8 +45,9 @@ var retryBounds = series.RetryBuckets
 // detach removes the policy from the page; [Handler.Shutdown] detaches
 // every policy. A policy is attached once (a second AttachRetry, here or
 // on another Telemetry, returns an error wrapping
-// telemetry.ErrAlreadyAttached), and AttachRetry after Shutdown returns an
-// error.
+// telemetry.ErrAlreadyAttached), another policy of the same name is
+// refused while the first is attached (telemetry.ErrRetryNameTaken: their
+// series would merge), and AttachRetry after Shutdown returns an error.
 func (h *Handler) AttachRetry(p *retry.Policy) (detach func(), err error) {
 	return h.retries.attach(h, p)
 }

@@ -112,6 +112,8 @@ func TestAttachRetryDetach(t *testing.T) {
 			require.NoError(t, err)
 			_, err = h.AttachRetry(p)
 			require.ErrorIs(t, err, telemetry.ErrAlreadyAttached)
+			_, err = h.AttachRetry(newRetryPolicy(t, "db"))
+			require.ErrorIs(t, err, telemetry.ErrRetryNameTaken, "another policy of the same name would merge into its series")
 			_, err = retry.Do(sampled, p, func(context.Context) (int, error) { return 0, retry.Permanent(errBoom) })
 			require.Error(t, err)
 			page, _ := scrape(t, h, "")
