@@ -392,7 +392,7 @@ func TestFaultInvalidConfigMore(t *testing.T) {
 		})
 	}
 	// Largest valid values construct; a nil option is skipped.
-	_, err := breaker.New("x", breaker.WithFailureThreshold(int(maxThreshold)), breaker.WithRecoveryTimeout(math.MaxInt64), nil)
+	_, err := breaker.New("x", breaker.WithFailureThreshold(int(min(maxThreshold, math.MaxInt))), breaker.WithRecoveryTimeout(math.MaxInt64), nil)
 	require.NoError(t, err)
 	_, err = breaker.NewRegistry(nil, breaker.WithMaxBreakers(1)).Get("x", nil)
 	require.NoError(t, err)
