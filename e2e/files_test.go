@@ -367,7 +367,7 @@ func TestAlertRulesAreDocumented(t *testing.T) {
 	for name := range byName {
 		assert.True(t, anchors[strings.ToLower(name)], "docs/runbook.md has no section for %s", name)
 	}
-	for _, name := range []string{"CircuitBreakerOpen", "CircuitBreakerFlapping", "CircuitBreakerHighRejectionRatio", "CircuitBreakerSlowCallsHigh", "CircuitBreakerEventsDropped", "CircuitBreakerTargetDown", "RetryBudgetExhausted", "RetryAmplificationHigh"} {
+	for _, name := range []string{"CircuitBreakerOpen", "CircuitBreakerFlapping", "CircuitBreakerHighRejectionRatio", "CircuitBreakerSlowCallsHigh", "CircuitBreakerEventsDropped", "CircuitBreakerTargetDown", "CircuitBreakerSyncDisconnected", "RetryBudgetExhausted", "RetryAmplificationHigh"} {
 		require.Contains(t, byName, name)
 	}
 	open := byName["CircuitBreakerOpen"][0]
@@ -404,6 +404,16 @@ func TestAlertRulesAreDocumented(t *testing.T) {
 	assert.NotEmpty(t, slow.For, "a slow spell must last before it alerts")
 	assert.Contains(t, byName["CircuitBreakerEventsDropped"][0].Expr, "circuit_breaker_events_dropped_total")
 	assert.Contains(t, byName["CircuitBreakerTargetDown"][0].Expr, "up == 0")
+	// A replica cut off from the shared state for over a minute.
+	sync := byName["CircuitBreakerSyncDisconnected"][0]
+	assert.Contains(t, sync.Expr, "circuit_breaker_sync_connected == 0")
+	forDur, err = time.ParseDuration(sync.For)
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, forDur, "disconnected for over a minute")
+	// Openings a peer's decision made count as openings of that instance:
+	// counting only local trips would miss a dependency flapping for a
+	// fleet whose replicas take turns tripping.
+	assert.NotContains(t, flapping.Expr, "circuit_breaker_origin", "the flapping alert counts every origin")
 }
 
 // The Alertmanager config groups by service and breaker, and inhibits the
