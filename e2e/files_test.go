@@ -202,6 +202,22 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 	}
 	assert.True(t, retryRow, "a Retries row")
 
+	// Shared state: openings by origin (a peer series born within the range
+	// counts whole: it appears at 1), and the sync health of each replica.
+	origins := panelsBy(d, "bargauge", "circuit_breaker_transitions_total", `circuit_breaker_to_state="open"`, "circuit_breaker_origin)")
+	require.Len(t, origins, 1, "openings by origin")
+	assert.Contains(t, origins[0].Targets[0].Expr, "offset $__range)", "series born within the range count whole")
+	assert.True(t, has("state-timeline", "circuit_breaker_sync_connected", "by (job, instance)"), "sync connected per instance")
+	assert.True(t, has("timeseries", "rate(circuit_breaker_sync_messages_total", "circuit_breaker_sync_result)"), "sync messages by result")
+	assert.True(t, has("timeseries", "histogram_quantile(0.99", "circuit_breaker_sync_propagation_delay_seconds_bucket"), "propagation delay")
+	assert.True(t, has("timeseries", "rate(circuit_breaker_sync_errors_total", "by (job, instance)"), "sync errors per instance")
+	assert.True(t, has("timeseries", "circuit_breaker_sync_pending_proposals", "by (job, instance)"), "pending proposals per instance")
+	var sharedRow bool
+	for _, p := range d.AllPanels() {
+		sharedRow = sharedRow || (p.Type == "row" && p.Title == "Shared state" && p.Repeat == "")
+	}
+	assert.True(t, sharedRow, "a Shared state row")
+
 	// The open-now table: instances open of total, for how long, why, share
 	// of time open, in one table.
 	tables := panelsBy(d, "table", "circuit_breaker_last_state_change_time_seconds")
