@@ -101,7 +101,7 @@ build-prometheus3:
 		-ldflags "-X github.com/prometheus/common/version.Version=$(PROM3_VERSION) -X github.com/prometheus/common/version.Branch=module" \
 		-o ../../bin/prometheus3/ github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
 
-## e2e: two demo replicas + collector + Prometheus 3 + Alertmanager on loopback ports (every dashboard and alert expression must return data, scraped directly and through the collector; replicas apart, exemplars linked to traces, alerts grouped and inhibited), the alert rules' unit tests on Prometheus 2 and 3, and the status page read and used in headless Chromium
+## e2e: two demo replicas sharing their breakers through a redis-server + collector + Prometheus 3 + Alertmanager on loopback ports (every dashboard and alert expression must return data, scraped directly and through the collector; replicas apart, a force-open shared, exemplars linked to traces, alerts grouped and inhibited), the alert rules' unit tests on Prometheus 2 and 3, and the status page read and used in headless Chromium
 e2e: build-demo build-collector build-prometheus3
 	bash scripts/ensure-e2e-tools.sh
 	cd e2e && FUSEBOX_E2E=1 FUSEBOX_BROWSER=1 FUSEBOX_DEMO_BIN=$(CURDIR)/bin/demo FUSEBOX_COLLECTOR_BIN=$(CURDIR)/bin/otelcol-fusebox FUSEBOX_PROMETHEUS3_DIR=$(CURDIR)/bin/prometheus3 $(GO) test -count=1 -v -run 'TestStack|TestStatusPageActionsInBrowser' -timeout 15m ./...
