@@ -141,6 +141,10 @@ func main() {
 		}
 		return
 	}
+	// The syncer reports what goes wrong with Redis itself: a warning when
+	// it loses it, the sync series, Status. go-redis would repeat each
+	// failed reconnection on stderr in a format of its own.
+	redis.SetLogger(quietRedisLog{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.duration > 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,11 @@ func parseRedisURL(url string) (*redis.Options, error) {
 	opts.MaxRetries = -1
 	return opts, nil
 }
+
+// quietRedisLog drops go-redis's own log lines.
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...any) {}
 
 // redactURL quotes a URL for an error message, its password hidden.
 func redactURL(s string) string {
