@@ -144,6 +144,12 @@ func (s stack) listenPorts(t *testing.T, service string) []string {
 	case s.traceBackend(t):
 		// The Jaeger image's defaults: UI and query API, OTLP gRPC and HTTP.
 		ports = append(ports, "16686", "4317", "4318")
+	case s.redisService(t):
+		if v, ok := FlagValue(args, "port"); ok {
+			ports = append(ports, v)
+		} else {
+			ports = append(ports, "6379") // the image's default
+		}
 	case s.grafana:
 		env, err := s.compose.Services[service].Env()
 		require.NoError(t, err)
@@ -176,6 +182,20 @@ func (s stack) traceBackend(t *testing.T) string {
 	u, err := url.Parse(def)
 	require.NoError(t, err)
 	return u.Hostname()
+}
+
+// redisService returns the service the demo replicas share their breakers
+// through: the host of their -redis URL ("" if none has one).
+func (s stack) redisService(t *testing.T) string {
+	t.Helper()
+	for _, svc := range s.otlpServices(t) {
+		if v, ok := FlagValue(s.args(t, svc), "redis"); ok {
+			u, err := url.Parse(v)
+			require.NoError(t, err, "service %s: -redis %s", svc, v)
+			return u.Hostname()
+		}
+	}
+	return ""
 }
 
 // otlpServices returns the compose services that export OTLP (the demo
@@ -460,6 +480,17 @@ func TestComposeLoopbackAndHealthchecks(t *testing.T) {
 		cmd, err := svc.Healthcheck.Command()
 		require.NoError(t, err, name)
 		require.NotEmpty(t, cmd, name)
+		if name == s.redisService(t) {
+			// Redis speaks no HTTP: its image's client pings it.
+			assert.Equal(t, "redis-cli", cmd[0], "service %s", name)
+			assert.Equal(t, "ping", cmd[len(cmd)-1], "service %s", name)
+			port, ok := FlagValue(cmd, "p")
+			if !ok {
+				port = "6379"
+			}
+			assert.Contains(t, s.listenPorts(t, name), port, "service %s: the health check pings a port it does not listen on", name)
+			continue
+		}
 		var probe string
 		for _, a := range cmd {
 			if strings.HasPrefix(a, "http://") {
@@ -481,6 +512,37 @@ func TestComposeLoopbackAndHealthchecks(t *testing.T) {
 			assert.Equal(t, "wget", cmd[0], "service %s: the Prometheus, Alertmanager and Grafana images have busybox wget", name)
 		}
 	}
+}
+
+// The demo replicas share their breakers through the stack's Redis: one
+// -redis URL for all of them, naming a service that runs Redis on the
+// port it listens on, which each replica waits for.
+func TestComposeReplicasShareRedis(t *testing.T) {
+	s := loadStack(t)
+	name := s.redisService(t)
+	require.NotEmpty(t, name, "the demo replicas should share their breakers through Redis (-redis)")
+	require.Contains(t, s.compose.Services, name, "-redis names %s, which is not a compose service", name)
+	redisSvc := s.compose.Services[name]
+	assert.True(t, strings.HasPrefix(redisSvc.Image, "redis:"), "service %s runs %s", name, redisSvc.Image)
+	ports, err := redisSvc.PortMappings()
+	require.NoError(t, err)
+	assert.Empty(t, ports, "service %s: the shared state is the replicas' business; nothing outside the stack needs it", name)
+	urls := map[string]bool{}
+	for _, svc := range s.otlpServices(t) {
+		v, ok := FlagValue(s.args(t, svc), "redis")
+		if !assert.True(t, ok, "replica %s does not share its breakers (-redis)", svc) {
+			continue
+		}
+		urls[v] = true
+		u, err := url.Parse(v)
+		require.NoError(t, err)
+		assert.Equal(t, "redis", u.Scheme, "replica %s: -redis %s", svc, v)
+		assert.Contains(t, s.listenPorts(t, name), u.Port(), "replica %s: -redis %s, a port %s does not listen on", svc, v, name)
+		deps, err := s.compose.Services[svc].DependencyConditions()
+		require.NoError(t, err)
+		assert.Equal(t, "service_healthy", deps[name], "replica %s waits for Redis to answer", svc)
+	}
+	assert.Len(t, urls, 1, "the replicas share one Redis (and one database): %v", urls)
 }
 
 func TestComposeAgreesWithGrafanaProvisioning(t *testing.T) {

@@ -202,6 +202,22 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 	}
 	assert.True(t, retryRow, "a Retries row")
 
+	// Shared state: openings by origin (a peer series born within the range
+	// counts whole: it appears at 1), and the sync health of each replica.
+	origins := panelsBy(d, "bargauge", "circuit_breaker_transitions_total", `circuit_breaker_to_state="open"`, "circuit_breaker_origin)")
+	require.Len(t, origins, 1, "openings by origin")
+	assert.Contains(t, origins[0].Targets[0].Expr, "offset $__range)", "series born within the range count whole")
+	assert.True(t, has("state-timeline", "circuit_breaker_sync_connected", "by (job, instance)"), "sync connected per instance")
+	assert.True(t, has("timeseries", "rate(circuit_breaker_sync_messages_total", "circuit_breaker_sync_result)"), "sync messages by result")
+	assert.True(t, has("timeseries", "histogram_quantile(0.99", "circuit_breaker_sync_propagation_delay_seconds_bucket"), "propagation delay")
+	assert.True(t, has("timeseries", "rate(circuit_breaker_sync_errors_total", "by (job, instance)"), "sync errors per instance")
+	assert.True(t, has("timeseries", "circuit_breaker_sync_pending_proposals", "by (job, instance)"), "pending proposals per instance")
+	var sharedRow bool
+	for _, p := range d.AllPanels() {
+		sharedRow = sharedRow || (p.Type == "row" && p.Title == "Shared state" && p.Repeat == "")
+	}
+	assert.True(t, sharedRow, "a Shared state row")
+
 	// The open-now table: instances open of total, for how long, why, share
 	// of time open, in one table.
 	tables := panelsBy(d, "table", "circuit_breaker_last_state_change_time_seconds")
@@ -367,7 +383,7 @@ func TestAlertRulesAreDocumented(t *testing.T) {
 	for name := range byName {
 		assert.True(t, anchors[strings.ToLower(name)], "docs/runbook.md has no section for %s", name)
 	}
-	for _, name := range []string{"CircuitBreakerOpen", "CircuitBreakerFlapping", "CircuitBreakerHighRejectionRatio", "CircuitBreakerSlowCallsHigh", "CircuitBreakerEventsDropped", "CircuitBreakerTargetDown", "RetryBudgetExhausted", "RetryAmplificationHigh"} {
+	for _, name := range []string{"CircuitBreakerOpen", "CircuitBreakerFlapping", "CircuitBreakerHighRejectionRatio", "CircuitBreakerSlowCallsHigh", "CircuitBreakerEventsDropped", "CircuitBreakerTargetDown", "CircuitBreakerSyncDisconnected", "RetryBudgetExhausted", "RetryAmplificationHigh"} {
 		require.Contains(t, byName, name)
 	}
 	open := byName["CircuitBreakerOpen"][0]
@@ -404,6 +420,16 @@ func TestAlertRulesAreDocumented(t *testing.T) {
 	assert.NotEmpty(t, slow.For, "a slow spell must last before it alerts")
 	assert.Contains(t, byName["CircuitBreakerEventsDropped"][0].Expr, "circuit_breaker_events_dropped_total")
 	assert.Contains(t, byName["CircuitBreakerTargetDown"][0].Expr, "up == 0")
+	// A replica cut off from the shared state for over a minute.
+	sync := byName["CircuitBreakerSyncDisconnected"][0]
+	assert.Contains(t, sync.Expr, "circuit_breaker_sync_connected == 0")
+	forDur, err = time.ParseDuration(sync.For)
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, forDur, "disconnected for over a minute")
+	// Openings a peer's decision made count as openings of that instance:
+	// counting only local trips would miss a dependency flapping for a
+	// fleet whose replicas take turns tripping.
+	assert.NotContains(t, flapping.Expr, "circuit_breaker_origin", "the flapping alert counts every origin")
 }
 
 // The Alertmanager config groups by service and breaker, and inhibits the

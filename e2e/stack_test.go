@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,9 +48,10 @@ const (
 
 	// adminToken enables the demo's admin actions (FUSEBOX_ADMIN_TOKEN).
 	adminToken = "e2e"
-	// forcedBreaker is forced open on the last demo replica, so that one
-	// breaker is open on one instance of two and rejects: the open,
-	// rejection and inhibition alerts fire on it.
+	// forcedBreaker is forced open on the last demo replica, and through
+	// Redis on the other one too, so that one breaker is held open and
+	// rejects: the open, rejection and inhibition alerts fire on it, and
+	// the other replica shows the opening as a peer's.
 	forcedBreaker = "database"
 )
 
@@ -61,10 +64,16 @@ var faultAlerts = map[string]string{
 	"RetryAmplificationHigh":      "a retry policy without a budget (the demo's has the default one, which holds it at about 1.2)",
 }
 
-// inducedAlert is the fault the live run causes itself, after the other
-// checks: it stops a demo replica, whose target goes down. It is seen on
-// the direct path only (through the collector, up is the collector's).
-const inducedAlert = "CircuitBreakerTargetDown"
+// inducedAlerts are the faults the live run causes itself, after the
+// other checks: it stops a demo replica, whose target goes down, and the
+// redis-server the replicas share their breakers through, which the other
+// replica then cannot reach. The value says whether the alert is seen
+// through the collector too: the target-down alert is not (there, up is
+// the collector's).
+var inducedAlerts = map[string]bool{
+	"CircuitBreakerTargetDown":       false,
+	"CircuitBreakerSyncDisconnected": true,
+}
 
 // TestStack runs two demo replicas, the collector (built from
 // examples/otel-collector with its config.yaml), Prometheus 3 (built from
@@ -88,7 +97,12 @@ const inducedAlert = "CircuitBreakerTargetDown"
 //     through grpcbreaker's client interceptor) on both paths, on
 //     /breakers, and the gRPC client spans of its calls at the trace
 //     receiver;
-//   - a replica that stops to fire CircuitBreakerTargetDown.
+//   - the replicas to share their breakers through a redis-server on a Unix
+//     socket (compose's -redis, pointed at it): the force-open made on one
+//     replica open on the other with origin peer, on its /breakers and
+//     /metrics and on both paths;
+//   - a replica that stops to fire CircuitBreakerTargetDown, and Redis
+//     stopping to fire CircuitBreakerSyncDisconnected.
 func TestStack(t *testing.T) {
 	if os.Getenv("FUSEBOX_E2E") != "1" {
 		t.Skip("live end-to-end test: run with FUSEBOX_E2E=1 (make e2e)")
@@ -195,9 +209,12 @@ func TestStack(t *testing.T) {
 	)...)
 	waitHTTP(ctx, t, am, "http://"+amAddr+"/-/ready")
 
+	// The Redis the replicas share their breakers through.
+	redisSocket, redisProc := startRedis(ctx, t, logDir)
+
 	// The demo replicas: compose's command and OTEL_* settings, pointed at
-	// the local collector, with a short export interval, the scenario
-	// compressed and the admin actions on.
+	// the local collector and Redis, with a short export interval, the
+	// scenario compressed and the admin actions on.
 	targets := map[string]string{}
 	var replicas []*replica
 	for i, svc := range demos {
@@ -216,6 +233,9 @@ func TestStack(t *testing.T) {
 			}
 		}
 		args := SetFlag(st.args(t, svc), "listen", addr)
+		_, shared := FlagValue(args, "redis")
+		require.True(t, shared, "compose's %s shares its breakers through Redis (-redis)", svc)
+		args = SetFlag(args, "redis", "unix://"+redisSocket)
 		args = append(args, "-speed", speed, "-duration", "15m")
 		proc := startProcess(t, logDir, svc, env, demoBin, args...)
 		replicas = append(replicas, &replica{service: svc, addr: addr, proc: proc})
@@ -310,8 +330,8 @@ func TestStack(t *testing.T) {
 			q, err = InjectMatcher(q, matcher)
 			require.NoError(t, err, e.Origin)
 			c := &liveCheck{origin: e.Origin, source: src, query: q}
-			if e.Alert == inducedAlert {
-				if src == "direct" {
+			if collectorToo, ok := inducedAlerts[e.Alert]; ok {
+				if src == "direct" || collectorToo {
 					induced = append(induced, c)
 					results.note(e.Origin, src, 0)
 				}
@@ -334,23 +354,27 @@ func TestStack(t *testing.T) {
 	checkReplicasApart(alertCtx, t, api, len(replicas))
 	checkExemplars(alertCtx, t, api, traces, sources)
 	checkGRPCBreaker(alertCtx, t, api, traces, sources, replicas, func(origin, src string, n int) { results.note(origin, src, n) })
+	checkSharedOpening(alertCtx, t, api, replicas, forced, forcedBreaker, sources)
 	amAPI := promAPI{base: "http://" + amAddr, client: api.client}
 	amCfg, err := LoadAlertmanagerConfig(kit.AlertmanagerConfig())
 	require.NoError(t, err)
 	checkAlertmanager(alertCtx, t, amAPI, hooks, amCfg, len(replicas))
 
-	// A replica stops: its target goes down, and the down alert fires and
-	// reaches Alertmanager.
+	// A replica stops: its target goes down. Redis stops: the replica left
+	// cannot reach it. Both alerts fire and reach Alertmanager.
 	forced.proc.stop(t)
-	t.Logf("%s stopped", forced.service)
+	redisProc.stop(t)
+	t.Logf("%s and redis-server stopped", forced.service)
 	downCtx, downCancel := context.WithTimeout(ctx, time.Minute)
 	defer downCancel()
 	pollChecks(downCtx, t, api, induced, func(c *liveCheck, n int) { results.note(c.origin, c.source, n) })
 	for _, c := range induced {
-		assert.Positive(t, c.series, "%s returned no data for source=%q after %s stopped\nquery: %s\nlast error: %v",
+		assert.Positive(t, c.series, "%s returned no data for source=%q after %s and redis-server stopped\nquery: %s\nlast error: %v",
 			c.origin, c.source, forced.service, c.query, c.lastErr)
 	}
-	waitAlertInAlertmanager(downCtx, t, amAPI, inducedAlert)
+	for _, name := range slices.Sorted(maps.Keys(inducedAlerts)) {
+		waitAlertInAlertmanager(downCtx, t, amAPI, name)
+	}
 
 	t.Log(results.String())
 	checkNoDuplicateSamples(ctx, t, api)

@@ -20,16 +20,28 @@ import (
 	"github.com/fusebox-go/fusebox/breaker/breakertest"
 	"github.com/fusebox-go/fusebox/events"
 	"github.com/fusebox-go/fusebox/retry"
+	"github.com/fusebox-go/fusebox/sharedstate"
 	"github.com/fusebox-go/fusebox/telemetry/prom"
 )
 
 // startApp builds the demo on a manual clock and serves its routes.
 func startApp(t *testing.T, sc scenario, token string) (*app, *breakertest.Clock) {
 	t.Helper()
+	return startAppWith(t, sc, token, nil)
+}
+
+// startAppWith is startApp with the registry attached to a Syncer first,
+// if attach is not nil (it returns the Syncer to serve on /metrics).
+func startAppWith(t *testing.T, sc scenario, token string, attach func(*breaker.Registry) *sharedstate.Syncer) (*app, *breakertest.Clock) {
+	t.Helper()
 	clock := breakertest.NewClock(time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC))
 	a, err := newApp(appConfig{scenario: sc, clock: clock, seed: 42, adminToken: token, retryOpts: []retry.Option{retry.WithBackoff(0, 0)}})
 	require.NoError(t, err)
-	metrics, err := prom.NewHandler(a.reg, prom.WithServiceName(serviceName), prom.WithLogger(slog.New(slog.DiscardHandler)))
+	opts := []prom.Option{prom.WithServiceName(serviceName), prom.WithLogger(slog.New(slog.DiscardHandler))}
+	if attach != nil {
+		opts = append(opts, prom.WithSyncer(attach(a.reg)))
+	}
+	metrics, err := prom.NewHandler(a.reg, opts...)
 	require.NoError(t, err)
 	_, err = metrics.AttachRetry(a.modelRetry)
 	require.NoError(t, err)
@@ -318,17 +330,20 @@ func TestFailShare(t *testing.T) {
 	}
 }
 
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }
+
 func TestParseFlags(t *testing.T) {
-	o, err := parseFlags(nil, io.Discard)
+	o, err := parseFlags(nil, noEnv, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, options{listen: "127.0.0.1:8080", scenario: "default", speed: 4, logFormat: "text", rate: 25}, o)
 
-	o, err = parseFlags([]string{"-speed", "20", "-scenario", "outage", "-log-format", "json", "-duration", "3s"}, io.Discard)
+	o, err = parseFlags([]string{"-speed", "20", "-scenario", "outage", "-log-format", "json", "-duration", "3s"}, noEnv, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, 20.0, o.speed)
 	assert.Equal(t, 3*time.Second, o.duration)
 
-	o, err = parseFlags([]string{"-event-queue", "64", "-healthcheck", "http://127.0.0.1:8080/healthz"}, io.Discard)
+	o, err = parseFlags([]string{"-event-queue", "64", "-healthcheck", "http://127.0.0.1:8080/healthz"}, noEnv, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, 64, o.eventQueue)
 	assert.Equal(t, "http://127.0.0.1:8080/healthz", o.healthcheck)
@@ -337,9 +352,87 @@ func TestParseFlags(t *testing.T) {
 		{"-speed", "0"}, {"-rate", "-1"}, {"-log-format", "xml"}, {"-scenario", "nope"}, {"-duration", "-1s"}, {"-bogus"},
 		{"-event-queue", "-1"},
 	} {
-		_, err := parseFlags(bad, io.Discard)
+		_, err := parseFlags(bad, noEnv, io.Discard)
 		assert.Error(t, err, "%v", bad)
 	}
+}
+
+// -redis takes a redis:// or unix:// URL, or FUSEBOX_REDIS_URL when it is
+// not given, and sets the client up as sharing needs: context deadlines
+// honoured, no retries of its own.
+func TestParseFlagsRedis(t *testing.T) {
+	env := func(url string) func(string) string {
+		return func(k string) string {
+			if k == redisURLEnv {
+				return url
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		args             []string
+		env              string
+		network, addr    string
+		db               int
+		password, source string
+	}{
+		{args: []string{"-redis", "redis://127.0.0.1:6379"}, network: "tcp", addr: "127.0.0.1:6379"},
+		{args: []string{"-redis", "redis://:pw@redis:6380/2"}, network: "tcp", addr: "redis:6380", db: 2, password: "pw"},
+		{args: []string{"-redis", "unix:///run/redis/redis.sock"}, network: "unix", addr: "/run/redis/redis.sock"},
+		{args: []string{"-redis=unix:///tmp/r.sock?db=3"}, network: "unix", addr: "/tmp/r.sock", db: 3},
+		{env: "redis://10.0.0.1:6379/1", network: "tcp", addr: "10.0.0.1:6379", db: 1},
+		{args: []string{"-redis", "redis://flag:6379"}, env: "redis://env:6379", network: "tcp", addr: "flag:6379"},
+	} {
+		o, err := parseFlags(c.args, env(c.env), io.Discard)
+		require.NoError(t, err, "%v %s", c.args, c.env)
+		require.NotNil(t, o.redis, "%v %s", c.args, c.env)
+		assert.Equal(t, c.network, o.redis.Network, "%v %s", c.args, c.env)
+		assert.Equal(t, c.addr, o.redis.Addr, "%v %s", c.args, c.env)
+		assert.Equal(t, c.db, o.redis.DB, "%v %s", c.args, c.env)
+		assert.Equal(t, c.password, o.redis.Password, "%v %s", c.args, c.env)
+		assert.True(t, o.redis.ContextTimeoutEnabled, "every command bounded by the syncer's deadline")
+		assert.Equal(t, -1, o.redis.MaxRetries, "the syncer retries, not the client")
+	}
+
+	o, err := parseFlags([]string{"-redis", "redis://127.0.0.1:6379", "-replica-id", "eu-1"}, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "eu-1", o.replicaID)
+	o, err = parseFlags(nil, env(""), io.Discard)
+	require.NoError(t, err)
+	assert.Nil(t, o.redis, "no URL: no sharing")
+
+	for _, c := range []struct {
+		args      []string
+		env, want string
+	}{
+		{args: []string{"-redis", "http://127.0.0.1:6379"}, want: `-redis "http://127.0.0.1:6379": `},
+		{args: []string{"-redis", "redis://:s3cret@127.0.0.1:6379/x"}, want: `-redis "redis://:xxxxx@127.0.0.1:6379/x": `},
+		{args: []string{"-redis", "127.0.0.1:6379"}, want: "-redis "},
+		{env: "tcp://127.0.0.1:6379", want: redisURLEnv + ` "tcp://127.0.0.1:6379": `},
+		{args: []string{"-replica-id", "eu-1"}, want: "-replica-id needs -redis"},
+	} {
+		_, err := parseFlags(c.args, env(c.env), io.Discard)
+		require.Error(t, err, "%v %s", c.args, c.env)
+		assert.Contains(t, err.Error(), c.want, "the message names the flag or variable")
+		assert.NotContains(t, err.Error(), "s3cret", "the password stays out of the message")
+	}
+}
+
+// The admin token is FUSEBOX_ADMIN_TOKEN, or one made up per process.
+func TestAdminToken(t *testing.T) {
+	tok, generated := adminToken(func(k string) string {
+		if k == adminTokenEnv {
+			return "s3cret"
+		}
+		return ""
+	})
+	assert.Equal(t, "s3cret", tok)
+	assert.False(t, generated)
+	a, generated := adminToken(noEnv)
+	assert.True(t, generated)
+	b, _ := adminToken(noEnv)
+	assert.GreaterOrEqual(t, len(a), 26, "128 bits or more")
+	assert.NotEqual(t, a, b)
 }
 
 // seriesValue returns the value of the first series of a Prometheus text

@@ -5,11 +5,14 @@ go 1.26.0
 replace (
 	github.com/fusebox-go/fusebox => ../..
 	github.com/fusebox-go/fusebox/grpcbreaker => ../../grpcbreaker
+	github.com/fusebox-go/fusebox/sharedstate/redisstate => ../../sharedstate/redisstate
 )
 
 require (
-	github.com/fusebox-go/fusebox v0.0.0-00010101000000-000000000000
+	github.com/fusebox-go/fusebox v0.0.0
 	github.com/fusebox-go/fusebox/grpcbreaker v0.0.0-00010101000000-000000000000
+	github.com/fusebox-go/fusebox/sharedstate/redisstate v0.0.0-00010101000000-000000000000
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0
 	go.opentelemetry.io/otel v1.47.0
@@ -42,6 +45,7 @@ require (
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

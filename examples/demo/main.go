@@ -8,8 +8,16 @@
 // serves what they do over HTTP:
 //
 //	/metrics   Prometheus text (OpenMetrics, with exemplars, when asked)
-//	/breakers  every breaker's Stats as JSON
+//	/breakers  every breaker's Stats as JSON (a page in a browser), with
+//	           Reset and Force open for the holder of the admin token
+//	           ($FUSEBOX_ADMIN_TOKEN, or one made up and logged at startup)
 //	/healthz   liveness
+//
+// With -redis URL (or $FUSEBOX_REDIS_URL) the replicas attached to one
+// Redis share their breakers' openings and closings, and the status page's
+// actions, through packages sharedstate and sharedstate/redisstate; a
+// replica starts even while Redis does not answer, and joins the fleet once
+// it does.
 //
 // With the standard OTEL_EXPORTER_OTLP_* variables set it also pushes its
 // metrics and traces over OTLP. Every process has its own
@@ -24,6 +32,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 
 	"github.com/fusebox-go/fusebox/breaker"
@@ -57,10 +67,18 @@ type options struct {
 	eventQueue int
 	// healthcheck, when set, is a URL to probe instead of running.
 	healthcheck string
+	// redis, when set, shares the breakers' decisions with the other
+	// replicas attached to that Redis (-redis, or FUSEBOX_REDIS_URL);
+	// replicaID names this process there ("": host name and listen port).
+	redis     *redis.Options
+	replicaID string
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+// parseFlags reads the command line; getenv reads the environment
+// (FUSEBOX_REDIS_URL).
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
 	var o options
+	var redisURL string
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to serve /metrics, /breakers and /healthz on")
@@ -71,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 25, "calls per second to each dependency (wall clock)")
 	fs.IntVar(&o.eventQueue, "event-queue", 0, "deliver the breakers' events through an asynchronous bus with a queue of this many events, which drops (and counts) what does not fit; 0 = synchronous")
 	fs.StringVar(&o.healthcheck, "healthcheck", "", "only fetch this URL and exit 0 if it answers 200, 1 otherwise (a container health check)")
+	fs.StringVar(&redisURL, "redis", "", "share breaker openings, closings and operator actions with the other replicas attached to this Redis: redis://host:port[/db] or unix:///path/to.sock (default $"+redisURLEnv+")")
+	fs.StringVar(&o.replicaID, "replica-id", "", "this replica's name in Redis and in the other replicas' logs (default: host name and listen port)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -89,11 +109,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if _, ok := scenarios()[o.scenario]; !ok {
 		return o, fmt.Errorf("unknown -scenario %q (have %s)", o.scenario, scenarioNames())
 	}
+	source := "-redis"
+	if redisURL == "" {
+		redisURL, source = getenv(redisURLEnv), redisURLEnv
+	}
+	if redisURL != "" {
+		var err error
+		if o.redis, err = parseRedisURL(redisURL); err != nil {
+			return o, fmt.Errorf("%s %s: %w (want redis://host:port[/db] or unix:///path/to.sock)", source, redactURL(redisURL), err)
+		}
+	}
+	if o.replicaID != "" && o.redis == nil {
+		return o, fmt.Errorf("-replica-id needs -redis (or %s)", redisURLEnv)
+	}
 	return o, nil
 }
 
 func main() {
-	o, err := parseFlags(os.Args[1:], os.Stderr)
+	o, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -108,6 +141,10 @@ func main() {
 		}
 		return
 	}
+	// The syncer reports what goes wrong with Redis itself: a warning when
+	// it loses it, the sync series, Status. go-redis would repeat each
+	// failed reconnection on stderr in a format of its own.
+	redis.SetLogger(quietRedisLog{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.duration > 0 {
@@ -149,12 +186,13 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	clock := scaledClock{start: time.Now(), speed: o.speed}
 	// Export errors (a collector that is down, say) go to the same log.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("opentelemetry export", slog.Any("error", err)) }))
+	token, generated := adminToken(os.Getenv)
 	cfg := appConfig{
 		scenario:   sc,
 		clock:      clock,
 		sleep:      func(d time.Duration) { time.Sleep(scaled(d, o.speed)) },
 		seed:       uint64(time.Now().UnixNano()),
-		adminToken: os.Getenv("FUSEBOX_ADMIN_TOKEN"),
+		adminToken: token,
 		// The retry policy waits on the wall clock: its backoff (the
 		// defaults, 100ms doubling up to 10s) runs -speed times faster
 		// too, like the rest of the scenario.
@@ -170,14 +208,44 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // if it is not served; closing it twice does no harm
+	a.selfURL = "http://" + ln.Addr().String()
+
+	// With -redis, the replicas share their breakers' decisions. The
+	// syncer is closed after the handler below has stopped reading it.
+	var sh *shared
+	if o.redis != nil {
+		id := o.replicaID
+		if id == "" {
+			id = defaultReplicaID(ln.Addr())
+		}
+		if sh, err = attachShared(a.reg, o.redis, id, logger); err != nil {
+			return fmt.Errorf("shared state: %w", err)
+		}
+		defer func() {
+			if cerr := sh.Close(); cerr != nil {
+				logger.Warn("closing the shared state", slog.Any("error", cerr))
+			}
+		}()
+	}
+
 	// /metrics and the state-change logs come from the telemetry package:
 	// attached to the registry once, it sees every breaker.
-	// With OTLP configured, the same instruments also go to the collector.
+	// With OTLP configured, the same instruments also go to the collector;
+	// with -redis, the circuit_breaker_sync_* series on both.
 	reader, err := metricsReader(ctx)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	promHandler, err := prom.NewHandler(a.reg, prom.WithServiceName(demoServiceName()), prom.WithLogger(logger), prom.WithReader(reader))
+	promOpts := []prom.Option{prom.WithServiceName(demoServiceName()), prom.WithLogger(logger), prom.WithReader(reader)}
+	if sh != nil {
+		promOpts = append(promOpts, prom.WithSyncer(sh.syncer))
+	}
+	promHandler, err := prom.NewHandler(a.reg, promOpts...)
 	if err != nil {
 		return err
 	}
@@ -199,19 +267,23 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 		}
 	}()
 
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return err
-	}
-	a.selfURL = "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second}
-	logger.Info("fusebox demo started",
+	started := []any{
 		slog.String("url", a.selfURL),
 		slog.String("scenario", sc.name), slog.String("about", sc.about),
 		slog.Float64("speed", o.speed),
-		slog.Bool("admin", os.Getenv("FUSEBOX_ADMIN_TOKEN") != ""),
 		slog.Bool("otlp", otlpConfigured()),
-		slog.Int("event_queue", o.eventQueue))
+		slog.Int("event_queue", o.eventQueue),
+		slog.Bool("shared", sh != nil),
+	}
+	if sh != nil {
+		started = append(started, slog.String("replica", sh.syncer.ReplicaID()))
+	}
+	logger.Info("fusebox demo started", started...)
+	if generated {
+		logger.Info("the status page's Reset and Force open need this admin token (type it into the page, or send it as Authorization: Bearer; set "+adminTokenEnv+" to choose it)",
+			slog.String("url", a.selfURL+"/breakers"), slog.String("admin_token", token))
+	}
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -236,6 +308,21 @@ func run(ctx context.Context, o options, logOut io.Writer) error {
 	wg.Wait()
 	logger.Info("fusebox demo stopped")
 	return err
+}
+
+// adminTokenEnv names the environment variable that holds the token of
+// the status page's actions.
+const adminTokenEnv = "FUSEBOX_ADMIN_TOKEN"
+
+// adminToken returns the token that authorises the status page's actions
+// (Reset, Force open): $FUSEBOX_ADMIN_TOKEN, or else a random one made up
+// for this process (generated), which run logs at startup, so that the
+// actions work from a fresh checkout and only for whoever reads the log.
+func adminToken(getenv func(string) string) (token string, generated bool) {
+	if t := getenv(adminTokenEnv); t != "" {
+		return t, false
+	}
+	return rand.Text(), true
 }
 
 // scaled returns d run speed times faster.
