@@ -147,6 +147,11 @@ func (t *Telemetry) AttachSyncer(s *sharedstate.Syncer) (detach func(), err erro
 		ss.last, ss.prev, ss.recorded = weak.Make(s), series.Delay{}, 0
 	}
 	ss.mu.Unlock()
+	// Stored first, so that a breaker seen meanwhile is covered either by
+	// its own precreate or by this walk.
+	remote := series.RemoteTransitions(s)
+	t.remote.Store(remote)
+	t.precreateRemoteAll(remote)
 	return a.detach, nil
 }
 
@@ -159,6 +164,7 @@ func (a *syncAttachment) detach() {
 		ss.mu.Lock()
 		ss.current = nil
 		ss.mu.Unlock()
+		a.t.remote.Store(nil)
 		if err := a.reg.Unregister(); err != nil {
 			otel.Handle(err)
 		}

@@ -54,6 +54,7 @@ func (h *Handler) addSyncer(cfg *config, tel *telemetry.Telemetry) error {
 			return err
 		}
 		h.syncNative = c
+		h.native.addRemote(series.RemoteTransitions(cfg.syncer))
 	}
 	if h.mp != nil {
 		detach, err := tel.AttachSyncer(cfg.syncer)
