@@ -148,6 +148,20 @@ func Attach(reg *breaker.Registry, store Store, opts ...Option) (*Syncer, error)
 // ReplicaID returns the id this replica has in the store.
 func (s *Syncer) ReplicaID() string { return s.cfg.replicaID }
 
+// Registry returns the registry whose breakers the Syncer shares.
+func (s *Syncer) Registry() *breaker.Registry { return s.reg }
+
+// Quorum returns how many distinct replicas must trip for an opening to be
+// fleet-wide ([WithQuorum]): 1, the default, means any replica's. Above 1,
+// the openings this replica applies from others have origin
+// [breaker.OriginCluster]; otherwise [breaker.OriginPeer].
+func (s *Syncer) Quorum() int { return s.cfg.quorum }
+
+// RemoteCloseCloses reports whether a peer's close closes a breaker still
+// open for the same or an older opening ([WithRemoteCloseCloses]) rather
+// than making it half-open.
+func (s *Syncer) RemoteCloseCloses() bool { return s.cfg.remoteCloseCloses }
+
 // Close detaches the registry: local transitions are no longer proposed,
 // remote ones no longer applied, and the background goroutine has exited
 // when Close returns. Proposals still pending are dropped. Breakers keep

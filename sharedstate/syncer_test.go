@@ -756,3 +756,20 @@ func TestRemovedBreakerRecreatedStartsWithFleetState(t *testing.T) {
 		assert.Equal(t, applied, episode, "the new breaker is in the fleet's opening")
 	})
 }
+
+// A Syncer tells what it shares and how it applies others' decisions, for
+// telemetry: its registry, its quorum and whether a peer's close closes.
+func TestSettingsAccessors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := sharedstatetest.NewStore()
+		def := join(t, store, "r0")
+		assert.Same(t, def.reg, def.s.Registry())
+		assert.Equal(t, 1, def.s.Quorum())
+		assert.False(t, def.s.RemoteCloseCloses())
+
+		set := join(t, store, "r1", sharedstate.WithQuorum(3, time.Minute), sharedstate.WithRemoteCloseCloses(true))
+		assert.Same(t, set.reg, set.s.Registry())
+		assert.Equal(t, 3, set.s.Quorum())
+		assert.True(t, set.s.RemoteCloseCloses())
+	})
+}

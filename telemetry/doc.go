@@ -76,22 +76,32 @@
 //	    Those caused by ForceOpen (force_open), Reset (reset) and
 //	    WithHalfOpenMaxWait (half_open_timeout) appear when they happen: at
 //	    most eleven local series per breaker. Changes applied from
-//	    elsewhere appear when they happen too (so a rate over them misses
-//	    the first; circuit_breaker.sync.messages counts every decision
-//	    applied from the start), with the deciding replica's reason, which
-//	    its own page counts with origin local. Under package sharedstate a
-//	    breaker can have at most 16 peer series (openings from closed and
-//	    from half_open for failure_threshold, failure_rate, slow_calls,
-//	    trial_failed and half_open_timeout; force_open and reset with
-//	    WithOperatorActions; a peer's close, open to half_open, or to
-//	    closed with WithRemoteCloseCloses, for trials_succeeded) and 10
-//	    cluster series (the openings, with WithQuorum): 37 in all, and five
-//	    peer series for a breaker with one trip policy and sharedstate's
-//	    defaults. That is acceptable where a dozen was the aim because the
-//	    remote series exist only for the breakers a fleet's decision reached
-//	    and only for the changes that happened: the series a breaker has
-//	    from the start are still six, so a page of idle breakers is as
-//	    large as without shared state.
+//	    elsewhere carry the deciding replica's reason, which its own page
+//	    counts with origin local. While a sharedstate.Syncer is attached
+//	    (Telemetry.AttachSyncer), every breaker of its registry, those seen
+//	    before and after attaching, also has at 0 the series of the
+//	    changes another replica's decision ordinarily makes on it, so that
+//	    the first one counts too: a peer's trip, closed to open for
+//	    failure_threshold, failure_rate and slow_calls, with origin peer
+//	    (cluster instead when the Syncer's WithQuorum is above 1: every
+//	    shared opening is then a quorum's), and a peer's close of an
+//	    opening the breaker is in, open to half_open (to closed with
+//	    WithRemoteCloseCloses) for trials_succeeded, origin peer. That is
+//	    four series per breaker more, ten from the start in all; without a
+//	    Syncer nothing changes. The rarer ones appear when they happen (so
+//	    a rate over them misses the first; circuit_breaker.sync.messages
+//	    counts every decision applied from the start): an opening that
+//	    finds the breaker half-open, a failed probe's reopening
+//	    (trial_failed, half_open_timeout), and force_open and reset with
+//	    WithOperatorActions. Under package sharedstate a breaker can have at
+//	    most 16 peer series (openings from closed and from half_open for
+//	    failure_threshold, failure_rate, slow_calls, trial_failed and
+//	    half_open_timeout; force_open and reset; the peer's close) and 10
+//	    cluster series (the openings, with WithQuorum): 37 in all. Those
+//	    beyond the ten made from the start exist only for the breakers a
+//	    fleet's decision reached and only for the changes that happened.
+//	    Detaching the Syncer stops making the remote series for breakers
+//	    seen afterwards; those made stay.
 //	    Prometheus: circuit_breaker_transitions_total (counter).
 //
 //	circuit_breaker.consecutive_failures  Int64ObservableGauge  {failure}

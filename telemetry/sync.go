@@ -122,6 +122,14 @@ type syncAttachment struct {
 // replicas apart, as it does for every other series. Attaching the same
 // Syncer again after detaching it goes on from the delays already
 // recorded.
+//
+// While s is attached, every breaker of its registry that the Telemetry
+// observes, now or later, also has at 0 the circuit_breaker.transitions
+// series of the changes another replica's decision ordinarily makes on it
+// (a peer's trip for each reason of a local one, with origin peer, or
+// cluster with a quorum above 1; a peer's close, with origin peer), so
+// that a rate or increase counts the first: four series per breaker (see
+// the package documentation).
 func (t *Telemetry) AttachSyncer(s *sharedstate.Syncer) (detach func(), err error) {
 	if s == nil {
 		return nil, errors.New("telemetry: AttachSyncer called with a nil Syncer")
@@ -147,6 +155,11 @@ func (t *Telemetry) AttachSyncer(s *sharedstate.Syncer) (detach func(), err erro
 		ss.last, ss.prev, ss.recorded = weak.Make(s), series.Delay{}, 0
 	}
 	ss.mu.Unlock()
+	// Stored first, so that a breaker seen meanwhile is covered either by
+	// its own precreate or by this walk.
+	remote := series.RemoteTransitions(s)
+	t.remote.Store(remote)
+	t.precreateRemoteAll(remote)
 	return a.detach, nil
 }
 
@@ -159,6 +172,7 @@ func (a *syncAttachment) detach() {
 		ss.mu.Lock()
 		ss.current = nil
 		ss.mu.Unlock()
+		a.t.remote.Store(nil)
 		if err := a.reg.Unregister(); err != nil {
 			otel.Handle(err)
 		}

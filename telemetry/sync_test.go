@@ -3,7 +3,9 @@ package telemetry_test
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,9 +25,9 @@ import (
 
 // attachSyncer shares reg's state through c as replica id; the Syncer is
 // closed at cleanup.
-func attachSyncer(t *testing.T, reg *breaker.Registry, c *sharedstatetest.Client, id string) *sharedstate.Syncer {
+func attachSyncer(t *testing.T, reg *breaker.Registry, c *sharedstatetest.Client, id string, opts ...sharedstate.Option) *sharedstate.Syncer {
 	t.Helper()
-	s, err := sharedstate.Attach(reg, c, sharedstate.WithReplicaID(id), sharedstate.WithProbeJitter(0))
+	s, err := sharedstate.Attach(reg, c, append([]sharedstate.Option{sharedstate.WithReplicaID(id), sharedstate.WithProbeJitter(0)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -33,10 +35,10 @@ func attachSyncer(t *testing.T, reg *breaker.Registry, c *sharedstatetest.Client
 
 // peer is another replica of the service: its own registry, sharing the
 // store, whose breakers open at the first failure.
-func peer(t *testing.T, store *sharedstatetest.Store, id string) *breaker.Registry {
+func peer(t *testing.T, store *sharedstatetest.Store, id string, opts ...sharedstate.Option) *breaker.Registry {
 	t.Helper()
 	reg := breaker.NewRegistry(breaker.WithFailureThreshold(1), breaker.WithRecoveryTimeout(time.Minute))
-	attachSyncer(t, reg, store.Client(), id)
+	attachSyncer(t, reg, store.Client(), id, opts...)
 	return reg
 }
 
@@ -365,5 +367,126 @@ func TestSyncDelaysReachEveryReader(t *testing.T) {
 		want := syncMetrics(s.Status(), s.Stats())
 		assertSync(t, want, collect(t, r1))
 		assertSync(t, want, collect(t, r2))
+	})
+}
+
+// transitionsByKey returns the circuit_breaker.transitions points of got
+// by "name from>to reason origin".
+func transitionsByKey(t *testing.T, got map[string]metricdata.Metrics) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	m, ok := got["circuit_breaker.transitions"]
+	if !ok {
+		return out
+	}
+	for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		v := func(k string) string {
+			x, _ := p.Attributes.Value(attribute.Key(k))
+			return x.AsString()
+		}
+		out[v("circuit_breaker.name")+" "+v("circuit_breaker.from_state")+">"+v("circuit_breaker.to_state")+" "+
+			v("circuit_breaker.reason")+" "+v("circuit_breaker.origin")] = p.Value
+	}
+	return out
+}
+
+// remotePoints returns the points of transitionsByKey whose origin is not
+// local.
+func remotePoints(t *testing.T, got map[string]metricdata.Metrics) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for k, v := range transitionsByKey(t, got) {
+		if !strings.HasSuffix(k, " local") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// peerSeries are the series a Syncer with sharedstate's defaults makes
+// every breaker of its registry have at 0: a peer's trips, and its close,
+// which makes an open breaker half-open.
+func peerSeries(name string) map[string]int64 {
+	return map[string]int64{
+		name + " closed>open failure_threshold peer":   0,
+		name + " closed>open failure_rate peer":        0,
+		name + " closed>open slow_calls peer":          0,
+		name + " open>half_open trials_succeeded peer": 0,
+	}
+}
+
+// With a Syncer attached, every breaker of its registry, those there
+// before and those created later, has at 0 the series of the transitions a
+// peer's decision makes, so that increase() counts the first peer opening:
+// after one, its series is at 1. Detaching the Syncer stops that for the
+// breakers seen afterwards; without a Syncer there are none.
+func TestSyncerPrecreatesPeerTransitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		store := sharedstatetest.NewStore()
+		s := attachSyncer(t, e.reg, store.Client(), "pod-a")
+		e.get(t, "before")
+		assert.Empty(t, remotePoints(t, e.collect(t)), "no Syncer attached yet")
+
+		detach, err := e.tel.AttachSyncer(s)
+		require.NoError(t, err)
+		payments := e.get(t, "payments")
+		other := peer(t, store, "pod-b")
+		want := peerSeries("before")
+		maps.Copy(want, peerSeries("payments"))
+		assert.Equal(t, want, remotePoints(t, e.collect(t)), "before any peer opening")
+
+		trip(t, other, "payments")
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, breaker.Open, payments.State(), "opened by the peer")
+		want["payments closed>open failure_threshold peer"] = 1
+		assert.Equal(t, want, remotePoints(t, e.collect(t)), "after one peer opening")
+
+		detach()
+		e.get(t, "after")
+		got := transitionsByKey(t, e.collect(t))
+		assert.Contains(t, got, "after closed>open failure_threshold local")
+		assert.NotContains(t, got, "after closed>open failure_threshold peer", "seen after the Syncer was detached")
+		assert.Equal(t, want, remotePoints(t, e.collect(t)), "the series already made stay")
+	})
+}
+
+// With a quorum above 1 the openings a replica applies are the fleet's
+// (origin cluster), and with WithRemoteCloseCloses a peer's close closes:
+// those are the series made at 0. A registry the Syncer does not share
+// gets none.
+func TestSyncerPrecreatesClusterTransitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		store := sharedstatetest.NewStore()
+		s := attachSyncer(t, e.reg, store.Client(), "pod-a",
+			sharedstate.WithQuorum(2, time.Minute), sharedstate.WithRemoteCloseCloses(true))
+		detach, err := e.tel.AttachSyncer(s)
+		require.NoError(t, err)
+		t.Cleanup(detach)
+		other := breaker.NewRegistry()
+		detachOther, err := e.tel.AttachRegistry(other)
+		require.NoError(t, err)
+		t.Cleanup(detachOther)
+		_, err = other.Get("elsewhere")
+		require.NoError(t, err)
+		payments := e.get(t, "payments")
+		want := map[string]int64{
+			"payments closed>open failure_threshold cluster": 0,
+			"payments closed>open failure_rate cluster":      0,
+			"payments closed>open slow_calls cluster":        0,
+			"payments open>closed trials_succeeded peer":     0,
+		}
+		assert.Equal(t, want, remotePoints(t, e.collect(t)))
+
+		// Two peers trip: a quorum, which opens payments here.
+		trip(t, peer(t, store, "pod-b", sharedstate.WithQuorum(2, time.Minute)), "payments")
+		trip(t, peer(t, store, "pod-c", sharedstate.WithQuorum(2, time.Minute)), "payments")
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, breaker.Open, payments.State(), "opened by the quorum")
+		want["payments closed>open failure_threshold cluster"] = 1
+		assert.Equal(t, want, remotePoints(t, e.collect(t)))
 	})
 }

@@ -52,6 +52,9 @@ type Telemetry struct {
 
 	// The attached sharedstate.Syncer, if any (see AttachSyncer).
 	sync syncState
+	// remote is, while a Syncer is attached, its registry and the
+	// transitions from elsewhere whose series its breakers have at 0.
+	remote atomic.Pointer[series.Remote]
 
 	// The names of the retry policies attached and not yet detached:
 	// AttachRetry refuses a second policy of a name (ErrRetryNameTaken).
@@ -381,7 +384,8 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 
 // precreate creates the transitions series that series.KnownTransitions
 // marks precreated, at 0 and with origin local, for a breaker seen for the
-// first time.
+// first time, and, while a Syncer that shares the breaker is attached, those
+// of series.Remote.
 func (t *Telemetry) precreate(ent *entry) {
 	if t.noop {
 		return
@@ -390,6 +394,49 @@ func (t *Telemetry) precreate(ent *entry) {
 		if k.Precreated {
 			t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason, breaker.OriginLocal)...)
 		}
+	}
+	if r := t.remote.Load(); r.Covers(ent.b) {
+		t.precreateRemote(ent, r)
+	}
+}
+
+// precreateRemote creates the transitions series of r at 0 for a breaker
+// of r's registry.
+func (t *Telemetry) precreateRemote(ent *entry, r *series.Remote) {
+	for _, k := range r.List {
+		t.inst.transitions.Add(context.Background(), 0, ent.transitionOpts(k.From, k.To, k.Reason, k.Origin)...)
+	}
+}
+
+// precreateRemoteAll creates the transitions series of r at 0 for the
+// breakers of r's registry that the Telemetry's attachments already saw;
+// those they see later get them from precreate.
+func (t *Telemetry) precreateRemoteAll(r *series.Remote) {
+	if t.noop {
+		return
+	}
+	attached.Lock()
+	var mine []*attachment
+	for _, a := range attached.list {
+		if a.t == t {
+			mine = append(mine, a)
+		}
+	}
+	attached.Unlock()
+	for _, a := range mine {
+		if a.only != nil {
+			if r.Covers(a.only) {
+				t.precreateRemote(a.onlyEntry, r)
+			}
+			continue
+		}
+		if a.reg != r.Reg {
+			continue
+		}
+		a.entries.Range(func(_, v any) bool {
+			t.precreateRemote(v.(*entry), r)
+			return true
+		})
 	}
 }
 

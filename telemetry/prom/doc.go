@@ -77,8 +77,14 @@
 // breakers in shadow mode, and the dropped events when the registry's bus
 // is an *events.Async. Duration series, and the transitions that ForceOpen
 // (force_open), Reset (reset) and WithHalfOpenMaxWait (half_open_timeout)
-// cause, and those another replica's decision causes (origin "peer" or
-// "cluster"), appear with the first call or transition that produces them.
+// cause, appear with the first call or transition that produces them.
+// So do those another replica's decision causes (origin "peer" or
+// "cluster"), but for four that every breaker has at 0 when the handler is
+// given a Syncer ([WithSyncer]), so that increase() counts a replica's
+// first peer opening: closed to open for failure_threshold, failure_rate
+// and slow_calls, origin "peer" ("cluster" when the Syncer's quorum is
+// above 1), and open to half_open for trials_succeeded, origin "peer" (a
+// peer's close; open to closed with WithRemoteCloseCloses).
 //
 // The circuit_breaker_sync_* series describe the replica's shared breaker
 // state when the handler is given its Syncer ([WithSyncer]; package

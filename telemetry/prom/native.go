@@ -75,6 +75,9 @@ type native struct {
 	// Collect for a breaker that had no event yet, as the OTel path makes
 	// them when its collection callback first sees a breaker.
 	precreated sync.Map
+	// remote is, with WithSyncer, the Syncer's registry and the
+	// transitions from elsewhere whose series its breakers have at 0.
+	remote atomic.Pointer[series.Remote]
 
 	// scrapes counts the collections; a bucket takes at most one new
 	// exemplar between two (see durationSeries.takeExemplar).
@@ -300,7 +303,8 @@ func (c *native) ForBreaker(b *breaker.Breaker) telemetry.BreakerRecorder {
 }
 
 // precreate creates b's transitions series that series.KnownTransitions
-// marks precreated, at 0 and with origin local, and notes that it did.
+// marks precreated, at 0 and with origin local, and those of series.Remote
+// for a breaker of the Syncer's registry, and notes that it did.
 func (c *native) precreate(b *breaker.Breaker) {
 	local := breaker.OriginLocal.String()
 	for _, k := range series.KnownTransitions {
@@ -308,7 +312,33 @@ func (c *native) precreate(b *breaker.Breaker) {
 			c.transitions.WithLabelValues(b.Name(), k.From.String(), k.To.String(), k.Reason.String(), local)
 		}
 	}
+	if r := c.remote.Load(); r.Covers(b) {
+		c.precreateRemote(b, r)
+	}
 	c.precreated.Store(b, struct{}{})
+}
+
+// precreateRemote creates b's transitions series of r at 0.
+func (c *native) precreateRemote(b *breaker.Breaker, r *series.Remote) {
+	for _, k := range r.List {
+		c.transitions.WithLabelValues(b.Name(), k.From.String(), k.To.String(), k.Reason.String(), k.Origin.String())
+	}
+}
+
+// addRemote makes every breaker of r's registry, those there now and
+// those created later, have r's transitions series at 0, as the OTel path
+// does once its Telemetry observes the Syncer.
+func (c *native) addRemote(r *series.Remote) {
+	if r.Reg != c.reg {
+		return
+	}
+	// Stored first, so that a breaker seen meanwhile is covered either by
+	// its own precreate or by this walk.
+	c.remote.Store(r)
+	c.reg.Range(func(b *breaker.Breaker) bool {
+		c.precreateRemote(b, r)
+		return true
+	})
 }
 
 // nativeBreaker records one breaker's durations and transitions. Its

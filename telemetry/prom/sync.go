@@ -32,7 +32,11 @@ const (
 // reconciles, repairs and errors, and the propagation delay of the
 // decisions it received. They are read from s.Status and s.Stats when the
 // page is scraped (and when a reader of [WithReader] collects, through
-// telemetry.Telemetry.AttachSyncer). A nil s is ignored.
+// telemetry.Telemetry.AttachSyncer). Every breaker of s's registry, if it
+// is the handler's, also has at 0 the transitions series of another
+// replica's trips and closes (four per breaker, see the package
+// documentation), so that increase() counts the first. A nil s is
+// ignored.
 func WithSyncer(s *sharedstate.Syncer) Option {
 	return optionFunc(func(c *config) {
 		if s != nil {
@@ -54,6 +58,7 @@ func (h *Handler) addSyncer(cfg *config, tel *telemetry.Telemetry) error {
 			return err
 		}
 		h.syncNative = c
+		h.native.addRemote(series.RemoteTransitions(cfg.syncer))
 	}
 	if h.mp != nil {
 		detach, err := tel.AttachSyncer(cfg.syncer)

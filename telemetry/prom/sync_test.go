@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -251,4 +253,106 @@ func TestWithSyncerAndReader(t *testing.T) {
 		page, _ := scrape(t, h, "")
 		assert.Contains(t, page, "circuit_breaker_sync_propagation_delay_seconds_count{")
 	})
+}
+
+// peerLines are the transitions series a Syncer with sharedstate's
+// defaults makes a breaker have at 0, as page lines without the scope
+// labels: a peer's trips, and its close, which makes an open breaker
+// half-open.
+func peerLines(name string) []string {
+	line := func(from, to, reason string) string {
+		return `circuit_breaker_transitions_total{circuit_breaker_from_state="` + from + `",circuit_breaker_name="` + name +
+			`",circuit_breaker_origin="peer",circuit_breaker_reason="` + reason + `",circuit_breaker_to_state="` + to + `"} 0`
+	}
+	return []string{
+		line("closed", "open", "failure_threshold"),
+		line("closed", "open", "failure_rate"),
+		line("closed", "open", "slow_calls"),
+		line("open", "half_open", "trials_succeeded"),
+	}
+}
+
+// readerRemote returns the circuit_breaker.transitions points of reader
+// whose origin is not local, by "name from>to reason origin".
+func readerRemote(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "circuit_breaker.transitions" {
+				continue
+			}
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				v := func(k string) string {
+					x, _ := p.Attributes.Value(attribute.Key(k))
+					return x.AsString()
+				}
+				if v("circuit_breaker.origin") != "local" {
+					out[v("circuit_breaker.name")+" "+v("circuit_breaker.from_state")+">"+v("circuit_breaker.to_state")+" "+
+						v("circuit_breaker.reason")+" "+v("circuit_breaker.origin")] = p.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+// With a Syncer, every path shows at 0, before any peer opening, the
+// transitions a peer's decision makes, for the breakers there before the
+// handler and those created later, so that increase() counts a replica's
+// first peer opening; after one, its series is at 1. The pages agree, and
+// an extra reader gets the same series. Without a Syncer there are none.
+func TestPeerTransitionsPrecreated(t *testing.T) {
+	noResourceEnv(t)
+	pages := map[string][]string{}
+	for _, m := range modes {
+		synctest.Test(t, func(t *testing.T) {
+			sh := newShared(t)
+			bareReg := breaker.NewRegistry()
+			bare, _, _ := newModeHandler(t, m, bareReg, prom.WithoutScopeInfo())
+			_, err := bareReg.Get("payments")
+			require.NoError(t, err)
+			_, err = sh.reg.Get("payments")
+			require.NoError(t, err)
+			h, _, reader := newModeHandler(t, m, sh.reg, prom.WithSyncer(sh.syncer), prom.WithoutScopeInfo())
+			_, err = sh.reg.Get("search")
+			require.NoError(t, err)
+
+			page, _ := scrape(t, h, "")
+			for _, line := range append(peerLines("payments"), peerLines("search")...) {
+				assert.True(t, strings.Contains(page, "\n"+line+"\n"), "%s: missing %s", m.name, line)
+			}
+			assert.False(t, strings.Contains(page, `circuit_breaker_origin="cluster"`), m.name)
+			pages[m.name] = append(pages[m.name], normalise(page))
+			if reader != nil {
+				remote := readerRemote(t, reader)
+				assert.Len(t, remote, 8, m.name)
+				assert.Equal(t, int64(0), remote["payments closed>open failure_threshold peer"], m.name)
+			}
+
+			sh.peerTrips(t, "payments")
+			time.Sleep(10 * time.Millisecond)
+			synctest.Wait()
+			page, _ = scrape(t, h, "")
+			opened := `circuit_breaker_transitions_total{circuit_breaker_from_state="closed",circuit_breaker_name="payments",circuit_breaker_origin="peer",circuit_breaker_reason="failure_threshold",circuit_breaker_to_state="open"} 1`
+			assert.True(t, strings.Contains(page, "\n"+opened+"\n"), "%s: missing %s", m.name, opened)
+			pages[m.name] = append(pages[m.name], normalise(page))
+			if reader != nil {
+				assert.Equal(t, int64(1), readerRemote(t, reader)["payments closed>open failure_threshold peer"], m.name)
+			}
+
+			page, _ = scrape(t, bare, "")
+			assert.True(t, strings.Contains(page, `circuit_breaker_origin="local"`), m.name)
+			assert.False(t, strings.Contains(page, `circuit_breaker_origin="peer"`), "%s: without a Syncer", m.name)
+		})
+	}
+	want := pages["otel"]
+	require.Len(t, want, 2)
+	for name, got := range pages {
+		for i := range want {
+			assertSamePage(t, want[i], got[i], fmt.Sprintf("scrape %d: %s differs from the OTel exporter's page", i+1, name))
+		}
+	}
 }

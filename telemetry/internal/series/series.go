@@ -143,8 +143,8 @@ type Transition struct {
 // by an action on it (origin local), the precreated ones first: at most a
 // dozen series per breaker. Both paths keep one prepared series per entry,
 // looked up with TransitionIndex. A change applied from elsewhere (origin
-// peer or cluster, see Origins) has a series of its own, built when it
-// happens.
+// peer or cluster) has a series of its own, built when it happens, or
+// precreated while a Syncer is attached (see Remote).
 var KnownTransitions = [...]Transition{
 	{breaker.Closed, breaker.Open, breaker.ReasonFailureThreshold, true},
 	{breaker.Closed, breaker.Open, breaker.ReasonFailureRate, true},

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"time"
 
+	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/sharedstate"
 )
 
@@ -264,4 +265,62 @@ func mulSat(a, b uint64) uint64 {
 		return math.MaxUint64
 	}
 	return lo
+}
+
+// RemoteTransition is a state change that a decision from another replica
+// makes on this one, with its origin.
+type RemoteTransition struct {
+	From, To breaker.State
+	Reason   breaker.Reason
+	Origin   breaker.Origin
+}
+
+// Remote holds the transitions both paths precreate, at 0, for every
+// breaker of a registry while its Syncer is attached: those that another
+// replica's decision makes on this one in the ordinary course of sharing,
+// so that a rate or increase over them counts the first, as it does for
+// the local ones KnownTransitions marks precreated.
+type Remote struct {
+	// Reg is the registry the Syncer shares; its breakers alone take
+	// decisions from elsewhere.
+	Reg *breaker.Registry
+	// List is what package sharedstate's Syncer applies (see its
+	// applyTo): a peer's trip, closed to open for each reason
+	// KnownTransitions precreates for a local trip, with origin cluster
+	// when the Syncer's quorum is above 1 (every timed opening is then a
+	// quorum's) and peer otherwise; and a peer's close of an opening this
+	// breaker is in, which makes it half-open (or closes it, with
+	// WithRemoteCloseCloses) with the closing breaker's reason,
+	// trials_succeeded, and origin peer (a close is never a quorum's).
+	// Rarer ones (an opening that finds the breaker half-open, a failed
+	// probe's reopening, an operator's action) are born when they happen.
+	List [4]RemoteTransition
+}
+
+// RemoteTransitions returns what to precreate while s is attached.
+func RemoteTransitions(s *sharedstate.Syncer) *Remote {
+	opening := breaker.OriginPeer
+	if s.Quorum() > 1 {
+		opening = breaker.OriginCluster
+	}
+	closeTo := breaker.HalfOpen
+	if s.RemoteCloseCloses() {
+		closeTo = breaker.Closed
+	}
+	return &Remote{Reg: s.Registry(), List: [...]RemoteTransition{
+		{breaker.Closed, breaker.Open, breaker.ReasonFailureThreshold, opening},
+		{breaker.Closed, breaker.Open, breaker.ReasonFailureRate, opening},
+		{breaker.Closed, breaker.Open, breaker.ReasonSlowCalls, opening},
+		{breaker.Open, closeTo, breaker.ReasonTrialsSucceeded, breaker.OriginPeer},
+	}}
+}
+
+// Covers reports whether b is a breaker of the shared registry. r may be
+// nil (no Syncer attached).
+func (r *Remote) Covers(b *breaker.Breaker) bool {
+	if r == nil || b == nil {
+		return false
+	}
+	found, ok := r.Reg.Lookup(b.Name())
+	return ok && found == b
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fusebox-go/fusebox/breaker"
 	"github.com/fusebox-go/fusebox/sharedstate"
+	"github.com/fusebox-go/fusebox/sharedstate/sharedstatetest"
 )
 
 // syncerHistogram builds the histogram a Syncer reports for delays, as
@@ -256,5 +258,48 @@ func fuzzDelay(b []byte) time.Duration {
 		return bounds[int(v)%len(bounds)] + time.Duration(v%3) - 1
 	default:
 		return time.Duration(v) * 500 * time.Nanosecond
+	}
+}
+
+// The remote transitions precreated are a peer's trip from closed for each
+// reason a local trip is precreated with, with origin peer, or cluster
+// under a quorum, and a peer's close of an open breaker, to half-open or,
+// with WithRemoteCloseCloses, to closed. They cover the Syncer's registry
+// alone.
+func TestRemoteTransitions(t *testing.T) {
+	var trips []breaker.Reason
+	for _, k := range KnownTransitions {
+		if k.Precreated && k.From == breaker.Closed && k.To == breaker.Open {
+			trips = append(trips, k.Reason)
+		}
+	}
+	for _, c := range []struct {
+		opts    []sharedstate.Option
+		opening breaker.Origin
+		closeTo breaker.State
+	}{
+		{nil, breaker.OriginPeer, breaker.HalfOpen},
+		{[]sharedstate.Option{sharedstate.WithQuorum(2, time.Minute)}, breaker.OriginCluster, breaker.HalfOpen},
+		{[]sharedstate.Option{sharedstate.WithRemoteCloseCloses(true)}, breaker.OriginPeer, breaker.Closed},
+	} {
+		reg := breaker.NewRegistry()
+		s, err := sharedstate.Attach(reg, sharedstatetest.NewStore().Client(), append([]sharedstate.Option{sharedstate.WithStartupTimeout(0)}, c.opts...)...)
+		require.NoError(t, err)
+		r := RemoteTransitions(s)
+		require.NoError(t, s.Close())
+		var want []RemoteTransition
+		for _, reason := range trips {
+			want = append(want, RemoteTransition{breaker.Closed, breaker.Open, reason, c.opening})
+		}
+		want = append(want, RemoteTransition{breaker.Open, c.closeTo, breaker.ReasonTrialsSucceeded, breaker.OriginPeer})
+		assert.Equal(t, want, r.List[:])
+
+		b, err := reg.Get("payments")
+		require.NoError(t, err)
+		assert.True(t, r.Covers(b))
+		other, err := breaker.NewRegistry().Get("payments")
+		require.NoError(t, err)
+		assert.False(t, r.Covers(other), "a breaker of another registry")
+		assert.False(t, (*Remote)(nil).Covers(b), "no Syncer")
 	}
 }
