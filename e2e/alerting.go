@@ -94,6 +94,7 @@ type WebhookSink struct {
 	seen []Notification
 }
 
+// ServeHTTP records one Alertmanager webhook notification.
 func (s *WebhookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var n Notification
 	b, err := io.ReadAll(r.Body)

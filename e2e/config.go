@@ -43,13 +43,26 @@ func (k Kit) Path(elem ...string) string {
 	return filepath.Join(append([]string{k.Root}, elem...)...)
 }
 
-func (k Kit) Compose() string            { return k.Path("docker-compose.yml") }
-func (k Kit) PrometheusConfig() string   { return k.Path("examples", "prometheus", "prometheus.yml") }
+// Compose is the path of docker-compose.yml.
+func (k Kit) Compose() string { return k.Path("docker-compose.yml") }
+
+// PrometheusConfig is the path of the kit's Prometheus configuration.
+func (k Kit) PrometheusConfig() string { return k.Path("examples", "prometheus", "prometheus.yml") }
+
+// AlertmanagerConfig is the path of the kit's Alertmanager configuration.
 func (k Kit) AlertmanagerConfig() string { return k.Path("examples", "prometheus", "alertmanager.yml") }
-func (k Kit) Alerts() string             { return k.Path("examples", "prometheus", "alerts.yml") }
-func (k Kit) Dashboard() string          { return k.Path("examples", "grafana", "dashboard.json") }
-func (k Kit) CollectorConfig() string    { return k.Path("examples", "otel-collector", "config.yaml") }
-func (k Kit) Runbook() string            { return k.Path("docs", "runbook.md") }
+
+// Alerts is the path of the alert rules.
+func (k Kit) Alerts() string { return k.Path("examples", "prometheus", "alerts.yml") }
+
+// Dashboard is the path of the Grafana dashboard.
+func (k Kit) Dashboard() string { return k.Path("examples", "grafana", "dashboard.json") }
+
+// CollectorConfig is the path of the collector's configuration.
+func (k Kit) CollectorConfig() string { return k.Path("examples", "otel-collector", "config.yaml") }
+
+// Runbook is the path of the alerts' runbook.
+func (k Kit) Runbook() string { return k.Path("docs", "runbook.md") }
 
 // Prometheus3Module is the folder of the module that pins the Prometheus 3
 // release the e2e test builds (the one docker-compose.yml runs).

@@ -31,6 +31,7 @@ type otlpTraces struct {
 	} `json:"resourceSpans"`
 }
 
+// ServeHTTP records the spans of one OTLP/HTTP trace export.
 func (s *TraceSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" {
 		http.NotFound(w, r)
