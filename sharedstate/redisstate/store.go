@@ -69,7 +69,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 			opt(s, &o)
 		}
 	}
-	if client == nil {
+	if client == nil || nilClient(client) {
 		return nil, &breaker.ConfigError{Field: "redis_client", Value: nil, Reason: "must not be nil"}
 	}
 	if !validNamespace(o.namespace) {
@@ -93,6 +93,20 @@ func validNamespace(ns string) bool {
 		}
 	}
 	return true
+}
+
+// nilClient reports whether client is a nil pointer of one of go-redis's
+// client types, which would panic on first use.
+func nilClient(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c == nil
+	case *redis.ClusterClient:
+		return c == nil
+	case *redis.Ring:
+		return c == nil
+	}
+	return false
 }
 
 // contextTimeouts reports whether client honours context deadlines, as

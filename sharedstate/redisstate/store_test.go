@@ -88,3 +88,21 @@ func TestNamespacesApart(t *testing.T) {
 type redisstateStore = redisstate.Store
 
 func newStoreOn(t *testing.T, c redis.UniversalClient) *redisstate.Store { return newStore(t, c) }
+
+// A nil client pointer in the interface is refused like a nil interface,
+// rather than panicking while its options are read.
+func TestNewRefusesNilClientPointer(t *testing.T) {
+	for name, c := range map[string]redis.UniversalClient{
+		"client":  (*redis.Client)(nil),
+		"cluster": (*redis.ClusterClient)(nil),
+		"ring":    (*redis.Ring)(nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := redisstate.New(c)
+			require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+			var ce *breaker.ConfigError
+			require.True(t, errors.As(err, &ce))
+			assert.Equal(t, "redis_client", ce.Field)
+		})
+	}
+}
