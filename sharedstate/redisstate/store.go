@@ -150,8 +150,19 @@ func (s *Store) proposeArgs(p sharedstate.Proposal) (keys []string, args []any) 
 	}
 	return []string{s.rec, s.ver, s.votesOf + p.Name}, []any{
 		p.Name, to, strconv.FormatUint(p.Base, 10), p.OpenFor.Milliseconds(), forced,
-		reason, p.By, p.Quorum, p.QuorumWindow.Milliseconds(), s.channel,
+		reason, p.By, p.Quorum, ceilMillis(p.QuorumWindow), s.channel,
 	}
+}
+
+// ceilMillis returns d in whole milliseconds, rounded up: the server keeps
+// a vote for at least the window, and a window under 1ms does not become 0
+// (which would drop every vote as it is cast).
+func ceilMillis(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if d > time.Duration(ms)*time.Millisecond {
+		ms++
+	}
+	return ms
 }
 
 func parseProposeReply(name string, res []string) (sharedstate.Result, error) {

@@ -3,6 +3,7 @@ package redisstate_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -105,4 +106,22 @@ func TestNewRefusesNilClientPointer(t *testing.T) {
 			assert.Equal(t, "redis_client", ce.Field)
 		})
 	}
+}
+
+// Redis keeps time in milliseconds: a quorum window under one (valid for
+// the Syncer: it is positive) must still keep the vote for that window,
+// not expire it at once, which made the quorum unreachable.
+func TestSubMillisecondQuorumWindowKeepsTheVote(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	s := newStore(t, c)
+	res, err := s.Propose(t.Context(), sharedstate.Proposal{
+		Name: "x", To: breaker.Open, OpenFor: time.Second, By: "r0", Reason: breaker.ReasonFailureThreshold,
+		Quorum: 2, QuorumWindow: 500 * time.Microsecond,
+	})
+	require.NoError(t, err)
+	require.Equal(t, sharedstate.Voted, res.Outcome)
+	keys, err := c.Keys(t.Context(), "*votes*").Result()
+	require.NoError(t, err)
+	assert.NotEmpty(t, keys, "the vote was dropped as soon as it was cast")
 }
