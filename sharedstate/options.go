@@ -103,8 +103,9 @@ func WithOperatorActions(on bool) Option { return func(c *config) { c.operatorAc
 // half-open instead, so its own trial calls confirm the recovery.
 func WithRemoteCloseCloses(on bool) Option { return func(c *config) { c.remoteCloseCloses = on } }
 
-// WithLogger logs connectivity changes (lost, restored) and refused
-// operations. Default: no logging.
+// WithLogger logs connectivity changes: a warning when the store becomes
+// unreachable (also when it is so from the start), and a note when it is
+// reachable again. Default: no logging.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 func (c *config) validate() error {

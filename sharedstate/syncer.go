@@ -651,7 +651,8 @@ func (s *Syncer) jitter(d time.Duration) time.Duration {
 func (s *Syncer) failed(err error) {
 	s.n.errors.Add(1)
 	s.mu.Lock()
-	was := s.connected
+	// Lost, or unreachable from the start: either way worth one warning.
+	was := s.connected || s.lastSync.IsZero() && s.lastErrAt.IsZero()
 	s.connected, s.lastErr, s.lastErrAt = false, err, time.Now()
 	s.mu.Unlock()
 	if s.backoff == 0 {

@@ -1,10 +1,13 @@
 package sharedstate_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -773,3 +776,40 @@ func TestSettingsAccessors(t *testing.T) {
 		assert.True(t, set.s.RemoteCloseCloses())
 	})
 }
+
+// WithLogger tells an operator that the store is unreachable also when it
+// is so from the start (a wrong address, a server not up yet), not only
+// once a connection that worked is lost; and that it is reachable again.
+func TestLoggerReportsAStoreUnreachableFromTheStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return buf.Write(p)
+		}), nil))
+		logs := func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return buf.String()
+		}
+		c := sharedstatetest.NewStore().Client()
+		c.SetDown(true)
+		s, err := sharedstate.Attach(breaker.NewRegistry(), c, sharedstate.WithReplicaID("r0"), sharedstate.WithLogger(logger))
+		require.NoError(t, err)
+		defer s.Close()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, 1, strings.Count(logs(), "unreachable"), "one warning, however many attempts fail:\n%s", logs())
+
+		c.SetDown(false)
+		time.Sleep(sharedstate.DefaultMaxBackoff)
+		synctest.Wait()
+		assert.Contains(t, logs(), "reachable again")
+	})
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

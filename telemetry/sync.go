@@ -90,10 +90,16 @@ type syncState struct {
 	// RegisterCallback or Unregister.
 	mu      sync.Mutex
 	current *syncAttachment // nil: none attached
-	// The propagation histogram recorded so far for the Syncer last
-	// attached (weakly held): attaching it again after a detach goes on
-	// from there, rather than recording its delays twice.
-	last     weak.Pointer[sharedstate.Syncer]
+	// The propagation histogram recorded so far for each Syncer attached
+	// (weakly held, forgotten once collected): attaching one again after a
+	// detach, also after others were attached meanwhile, goes on from
+	// there, rather than recording its delays twice.
+	progress map[weak.Pointer[sharedstate.Syncer]]*delayProgress
+}
+
+// delayProgress is how much of one Syncer's propagation histogram was
+// recorded.
+type delayProgress struct {
 	prev     series.Delay
 	recorded uint64
 }
@@ -102,6 +108,7 @@ type syncState struct {
 type syncAttachment struct {
 	t    *Telemetry
 	s    *sharedstate.Syncer
+	p    *delayProgress // guarded by syncState.mu
 	reg  metric.Registration
 	once sync.Once
 }
@@ -121,7 +128,7 @@ type syncAttachment struct {
 // instruments name no replica: the resource's service.instance.id tells
 // replicas apart, as it does for every other series. Attaching the same
 // Syncer again after detaching it goes on from the delays already
-// recorded.
+// recorded, also when others were attached in between.
 //
 // While s is attached, every breaker of its registry that the Telemetry
 // observes, now or later, also has at 0 the circuit_breaker.transitions
@@ -151,9 +158,19 @@ func (t *Telemetry) AttachSyncer(s *sharedstate.Syncer) (detach func(), err erro
 	a.reg = reg
 	ss.mu.Lock()
 	ss.current = a
-	if ss.last.Value() != s {
-		ss.last, ss.prev, ss.recorded = weak.Make(s), series.Delay{}, 0
+	for k := range ss.progress {
+		if k.Value() == nil {
+			delete(ss.progress, k) // its Syncer is gone
+		}
 	}
+	if ss.progress == nil {
+		ss.progress = make(map[weak.Pointer[sharedstate.Syncer]]*delayProgress)
+	}
+	key := weak.Make(s)
+	if ss.progress[key] == nil {
+		ss.progress[key] = &delayProgress{}
+	}
+	a.p = ss.progress[key]
 	ss.mu.Unlock()
 	// Stored first, so that a breaker seen meanwhile is covered either by
 	// its own precreate or by this walk.
@@ -194,8 +211,8 @@ func (a *syncAttachment) observe(_ context.Context, o metric.Observer) error {
 	series.VisitSync(st, &stats, &syncObserver{in: &ss.inst, o: o})
 	// Without a context of their own, the values take no exemplar.
 	ctx := context.Background()
-	ss.recorded = series.Spread(ss.prev, cur, ss.recorded, func(v float64) { ss.inst.delay.Record(ctx, v) })
-	ss.prev = cur
+	a.p.recorded = series.Spread(a.p.prev, cur, a.p.recorded, func(v float64) { ss.inst.delay.Record(ctx, v) })
+	a.p.prev = cur
 	return nil
 }
 

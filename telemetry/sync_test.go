@@ -490,3 +490,37 @@ func TestSyncerPrecreatesClusterTransitions(t *testing.T) {
 		assert.Equal(t, want, remotePoints(t, e.collect(t)))
 	})
 }
+
+// Attaching a Syncer again after another one was attached meanwhile goes
+// on from its delays already recorded, rather than recording them twice.
+func TestReattachAfterAnotherSyncerRecordsDelaysOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+		tel, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithLogger(slog.New(slog.DiscardHandler)))
+		require.NoError(t, err)
+		store := sharedstatetest.NewStore()
+		other := peer(t, store, "pod-b")
+		s1 := attachSyncer(t, breaker.NewRegistry(), store.Client(), "pod-a")
+		s2 := attachSyncer(t, breaker.NewRegistry(), store.Client(), "pod-c")
+		trip(t, other, "payments")
+		synctest.Wait()
+		count := func() uint64 {
+			got := collect(t, reader)
+			return got["circuit_breaker.sync.propagation.delay"].Data.(metricdata.Histogram[float64]).DataPoints[0].Count
+		}
+		d, err := tel.AttachSyncer(s1)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(1), count())
+		d()
+		d, err = tel.AttachSyncer(s2)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(2), count())
+		d()
+		d, err = tel.AttachSyncer(s1)
+		require.NoError(t, err)
+		defer d()
+		assert.Equal(t, uint64(2), count(), "s1's delay was recorded twice")
+	})
+}

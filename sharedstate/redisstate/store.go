@@ -69,7 +69,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 			opt(s, &o)
 		}
 	}
-	if client == nil {
+	if client == nil || nilClient(client) {
 		return nil, &breaker.ConfigError{Field: "redis_client", Value: nil, Reason: "must not be nil"}
 	}
 	if !validNamespace(o.namespace) {
@@ -93,6 +93,20 @@ func validNamespace(ns string) bool {
 		}
 	}
 	return true
+}
+
+// nilClient reports whether client is a nil pointer of one of go-redis's
+// client types, which would panic on first use.
+func nilClient(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c == nil
+	case *redis.ClusterClient:
+		return c == nil
+	case *redis.Ring:
+		return c == nil
+	}
+	return false
 }
 
 // contextTimeouts reports whether client honours context deadlines, as
@@ -136,8 +150,19 @@ func (s *Store) proposeArgs(p sharedstate.Proposal) (keys []string, args []any) 
 	}
 	return []string{s.rec, s.ver, s.votesOf + p.Name}, []any{
 		p.Name, to, strconv.FormatUint(p.Base, 10), p.OpenFor.Milliseconds(), forced,
-		reason, p.By, p.Quorum, p.QuorumWindow.Milliseconds(), s.channel,
+		reason, p.By, p.Quorum, ceilMillis(p.QuorumWindow), s.channel,
 	}
+}
+
+// ceilMillis returns d in whole milliseconds, rounded up: the server keeps
+// a vote for at least the window, and a window under 1ms does not become 0
+// (which would drop every vote as it is cast).
+func ceilMillis(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if d > time.Duration(ms)*time.Millisecond {
+		ms++
+	}
+	return ms
 }
 
 func parseProposeReply(name string, res []string) (sharedstate.Result, error) {

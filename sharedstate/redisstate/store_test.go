@@ -3,6 +3,7 @@ package redisstate_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -88,3 +89,39 @@ func TestNamespacesApart(t *testing.T) {
 type redisstateStore = redisstate.Store
 
 func newStoreOn(t *testing.T, c redis.UniversalClient) *redisstate.Store { return newStore(t, c) }
+
+// A nil client pointer in the interface is refused like a nil interface,
+// rather than panicking while its options are read.
+func TestNewRefusesNilClientPointer(t *testing.T) {
+	for name, c := range map[string]redis.UniversalClient{
+		"client":  (*redis.Client)(nil),
+		"cluster": (*redis.ClusterClient)(nil),
+		"ring":    (*redis.Ring)(nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := redisstate.New(c)
+			require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+			var ce *breaker.ConfigError
+			require.True(t, errors.As(err, &ce))
+			assert.Equal(t, "redis_client", ce.Field)
+		})
+	}
+}
+
+// Redis keeps time in milliseconds: a quorum window under one (valid for
+// the Syncer: it is positive) must still keep the vote for that window,
+// not expire it at once, which made the quorum unreachable.
+func TestSubMillisecondQuorumWindowKeepsTheVote(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	s := newStore(t, c)
+	res, err := s.Propose(t.Context(), sharedstate.Proposal{
+		Name: "x", To: breaker.Open, OpenFor: time.Second, By: "r0", Reason: breaker.ReasonFailureThreshold,
+		Quorum: 2, QuorumWindow: 500 * time.Microsecond,
+	})
+	require.NoError(t, err)
+	require.Equal(t, sharedstate.Voted, res.Outcome)
+	keys, err := c.Keys(t.Context(), "*votes*").Result()
+	require.NoError(t, err)
+	assert.NotEmpty(t, keys, "the vote was dropped as soon as it was cast")
+}
