@@ -47,7 +47,8 @@ func (in *interceptor) unaryClient(ctx context.Context, method string, req, repl
 		return in.rej.of(err)
 	}
 	defer pm.Done(errPanicked) // only if invoker never returns
-	err = invoker(ctx, method, req, reply, cc, opts...)
+	// A half-open trial's context reports breaker.IsTrial to what runs below.
+	err = invoker(pm.Context(), method, req, reply, cc, opts...)
 	in.finish(&pm, ctx, err)
 	return err
 }
@@ -98,7 +99,8 @@ func (in *interceptor) streamClient(ctx context.Context, desc *grpc.StreamDesc, 
 			pm.Done(errPanicked) // streamer panicked
 		}
 	}()
-	cs, err := streamer(ctx, desc, cc, method, opts...)
+	// A half-open trial's context reports breaker.IsTrial to what runs below.
+	cs, err := streamer(pm.Context(), desc, cc, method, opts...)
 	opened = true
 	if err != nil {
 		in.finish(&pm, ctx, err)

@@ -130,7 +130,11 @@
 // errors.Is(err, breaker.ErrOpen), not by its code (Unavailable), or it
 // spins against an open breaker. Chained inside, it makes one breaker call
 // of all its attempts, and a half-open trial holds its slot through the
-// retries' backoff.
+// retries' backoff unless the retry interceptor makes one attempt when
+// [breaker.IsTrial] reports the call's context is a trial's (a
+// retry.Policy does). The client and server interceptors give a trial's
+// context to what runs below them (invoker, streamer, handler and the
+// handler's stream), as breaker.Execute gives it to its function.
 //
 // # Order of interceptors
 //

@@ -49,7 +49,8 @@ func (in *interceptor) unaryServer(ctx context.Context, req any, info *grpc.Unar
 		return nil, in.rej.of(err)
 	}
 	defer pm.Done(errPanicked) // only if handler never returns
-	resp, err := handler(ctx, req)
+	// A half-open trial's context reports breaker.IsTrial to the handler.
+	resp, err := handler(pm.Context(), req)
 	in.finish(&pm, ctx, err)
 	return resp, err
 }
@@ -78,7 +79,21 @@ func (in *interceptor) streamServer(srv any, ss grpc.ServerStream, info *grpc.St
 		return in.rej.of(err)
 	}
 	defer pm.Done(errPanicked) // only if handler never returns
+	if tctx := pm.Context(); tctx != ctx {
+		// A half-open trial: the handler sees breaker.IsTrial.
+		ss = &trialStream{ServerStream: ss, ctx: tctx}
+	}
 	err = handler(srv, ss)
 	in.finish(&pm, ctx, err)
 	return err
 }
+
+// trialStream is the server stream of a half-open trial: its context
+// reports breaker.IsTrial.
+type trialStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+// Context returns the trial's context.
+func (s *trialStream) Context() context.Context { return s.ctx }

@@ -25,6 +25,11 @@ import (
 // when the client disconnects mid-body: a client hanging up is no verdict
 // on the dependency.
 //
+// A half-open trial reaches h with a request whose context reports
+// [breaker.IsTrial], so that a retry.Policy through which h calls its own
+// dependency makes one attempt rather than hold the trial through its
+// backoff waits.
+//
 // The ResponseWriter given to h supports [http.Flusher] and [http.Hijacker]
 // when the server's does, and [http.ResponseController] reaches the
 // server's through its Unwrap method. A hijacked connection counts as a
@@ -57,6 +62,11 @@ func (p *protected) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
+	}
+	if ctx := pm.Context(); ctx != r.Context() {
+		// A half-open trial: the handler sees breaker.IsTrial, so that a
+		// retry.Policy inside it makes one attempt.
+		r = r.WithContext(ctx)
 	}
 	served := false
 	defer func() {

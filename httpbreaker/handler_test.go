@@ -430,3 +430,25 @@ func TestHandlerGoexitFreesTheTrialSlot(t *testing.T) {
 
 // errBoomHTTP is a failing response as the breaker sees it.
 var errBoomHTTP = &httpbreaker.StatusError{StatusCode: 500}
+
+// A half-open trial served through NewHandler must tell the handler it is
+// one, as breaker.Execute and NewTransport do: a handler that calls its own
+// dependency through a retry.Policy (the spec's order, on a server) then
+// makes one attempt instead of holding the trial slot through backoff
+// waits while every other request is answered 503.
+func TestHandlerTellsTheHandlerItServesATrial(t *testing.T) {
+	reg, clock := newRegistry(1)
+	b, err := reg.Get("svc")
+	require.NoError(t, err)
+	var trial []bool
+	h := httpbreaker.NewHandler(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		trial = append(trial, breaker.IsTrial(r.Context()))
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Equal(t, breaker.Open, b.State())
+	clock.Advance(30 * time.Second)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.Equal(t, []bool{false, true}, trial, "closed: no trial; half-open: a trial")
+	assert.Equal(t, breaker.Open, b.State(), "the failed trial reopened it")
+}

@@ -44,8 +44,9 @@ type Budget struct {
 	burst int64 // most tokens held, in units
 
 	// deposits counts the finished calls of a shared budget. A policy's own
-	// budget reads the policy's totals instead (source), so its calls pay
-	// for one counter, not two.
+	// budget reads the policy's totals (source) as well, so its own calls
+	// pay for one counter, not two; other policies given it with
+	// WithBudget deposit here.
 	deposits counter
 	source   func() uint64
 
@@ -81,10 +82,11 @@ func newOwnBudget(source func() uint64) *Budget {
 func (b *Budget) deposit() { b.deposits.add() }
 
 func (b *Budget) calls() uint64 {
+	n := b.deposits.load()
 	if b.source != nil {
-		return b.source()
+		n += b.source()
 	}
-	return b.deposits.load()
+	return n
 }
 
 // settle credits the deposits made since the last settlement. Between two

@@ -182,3 +182,19 @@ func TestBudgetBoundUnderConcurrency(t *testing.T) {
 		})
 	}
 }
+
+func TestBudgetOfAPolicySharedWithAnother(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p1 := instant(t) // a budget of its own: 0.2 a call, burst 10
+		p2 := instant(t, retry.WithBudget(p1.Budget()), retry.WithMaxRetries(20))
+		_, err := retry.Do(t.Context(), p2, failing(1<<30, errBoom).call)
+		require.ErrorIs(t, err, retry.ErrBudget, "p2 draws from p1's budget")
+		for range 10 {
+			_, err := retry.Do(t.Context(), p2, failing(0, nil).call)
+			require.NoError(t, err)
+		}
+		// p2's finished calls (the failed one and ten successes) refill the
+		// budget they share, as p1's would.
+		require.InDelta(t, 2.2, p1.Budget().Available(), 1e-9)
+	})
+}
