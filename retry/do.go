@@ -29,8 +29,12 @@ var randInt64N = rand.Int64N
 // publishes no event.
 //
 // See the package documentation for the order of the rules and for
-// composing Do with a circuit breaker. p must not be nil.
+// composing Do with a circuit breaker. p must not be nil; a nil ctx is
+// treated as context.Background(), as the breaker treats it.
 func Do[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if fn == nil || p.cfg.maxDuration > 0 {
 		return doTimed(ctx, p, fn)
 	}

@@ -591,3 +591,24 @@ func TestZeroBackoffRetriesAtOnce(t *testing.T) {
 		require.Equal(t, []time.Duration{0, 0, 0}, f.gaps())
 	})
 }
+
+// A nil context is treated as context.Background(), as the breaker treats
+// it: the attempts get a usable context and a retry neither panics nor
+// waits on a nil Done channel.
+func TestNilContextIsBackground(t *testing.T) {
+	p, err := retry.New("nil-ctx", retry.WithBackoff(0, 0), retry.WithMaxRetries(2))
+	require.NoError(t, err)
+	var attempts []int
+	//lint:ignore SA1012 a nil context is what this test gives
+	v, err := retry.Do(nil, p, func(ctx context.Context) (int, error) {
+		require.NotNil(t, ctx)
+		attempts = append(attempts, retry.Attempt(ctx))
+		if len(attempts) < 3 {
+			return 0, errors.New("transient")
+		}
+		return 7, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 7, v)
+	assert.Equal(t, []int{1, 2, 3}, attempts)
+}
