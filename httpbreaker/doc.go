@@ -49,10 +49,7 @@
 // a trailing slash:
 //
 //	status := http.StripPrefix("/breakers", httpbreaker.NewStatusHandler(reg,
-//		httpbreaker.WithAdmin(func(r *http.Request) bool {
-//			got := []byte(r.Header.Get("Authorization"))
-//			return subtle.ConstantTimeCompare(got, []byte("Bearer "+token)) == 1
-//		}),
+//		httpbreaker.WithAdmin(httpbreaker.BearerToken(token)),
 //	))
 //	mux.Handle("/breakers", status)  // GET: JSON list
 //	mux.Handle("/breakers/", status) // GET /breakers/?format=html: the page

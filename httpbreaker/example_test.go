@@ -2,7 +2,6 @@ package httpbreaker_test
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -118,11 +117,8 @@ func ExampleNewStatusHandler() {
 	b, _ := reg.Get("payments")
 	_ = b.Execute(context.Background(), func(context.Context) error { return errors.New("timeout") })
 
-	token := "example-token" // in a program, from the environment; never empty
-	admin := httpbreaker.WithAdmin(func(r *http.Request) bool {
-		got := []byte(r.Header.Get("Authorization"))
-		return subtle.ConstantTimeCompare(got, []byte("Bearer "+token)) == 1
-	})
+	token := "example-token" // in a program, from the environment
+	admin := httpbreaker.WithAdmin(httpbreaker.BearerToken(token))
 	status := http.StripPrefix("/breakers", httpbreaker.NewStatusHandler(reg, admin))
 	mux := http.NewServeMux()
 	mux.Handle("/breakers", status)

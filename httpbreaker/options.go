@@ -1,6 +1,7 @@
 package httpbreaker
 
 import (
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"time"
@@ -85,7 +86,8 @@ func WithFailurePredicate(isFailure func(resp *http.Response, err error) bool) O
 //
 // The handler also refuses cross-origin browser requests (see
 // [http.CrossOriginProtection]), but authorize is the only access check:
-// make it compare a secret in constant time (crypto/subtle).
+// make it compare a secret in constant time (crypto/subtle), as
+// [BearerToken] does.
 func WithAdmin(authorize func(r *http.Request) bool) Option {
 	return optionFunc(func(c *config) {
 		c.admin = true
@@ -125,4 +127,18 @@ func wholeSeconds(d time.Duration) int64 {
 		s++
 	}
 	return max(1, int64(s))
+}
+
+// BearerToken returns an authorize function for [WithAdmin] that accepts a
+// request whose Authorization header is exactly "Bearer " followed by
+// token, compared in constant time. An empty token accepts nothing (a bare
+// "Bearer " header would otherwise match it).
+func BearerToken(token string) func(r *http.Request) bool {
+	if token == "" {
+		return func(*http.Request) bool { return false }
+	}
+	want := []byte("Bearer " + token)
+	return func(r *http.Request) bool {
+		return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
+	}
 }

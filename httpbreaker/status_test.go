@@ -29,7 +29,7 @@ const (
 )
 
 // bearer approves requests that carry the test token.
-func bearer(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer "+token }
+var bearer = httpbreaker.BearerToken(token)
 
 // fixture is a registry with four breakers, served by a status handler
 // mounted at /breakers and /breakers/.
@@ -606,4 +606,25 @@ func TestStatusLinksWithoutRequestURI(t *testing.T) {
 
 func TestNewStatusHandlerNilRegistryPanics(t *testing.T) {
 	assert.Panics(t, func() { httpbreaker.NewStatusHandler(nil) })
+}
+
+// BearerToken accepts exactly "Bearer <token>"; an empty token accepts
+// nothing, not even a bare "Bearer " header.
+func TestBearerToken(t *testing.T) {
+	req := func(h string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/x/reset", nil)
+		if h != "" {
+			r.Header.Set("Authorization", h)
+		}
+		return r
+	}
+	ok := httpbreaker.BearerToken("s3cret")
+	assert.True(t, ok(req("Bearer s3cret")))
+	for _, h := range []string{"", "Bearer ", "Bearer s3cre", "Bearer s3cret ", "bearer s3cret", "s3cret"} {
+		assert.False(t, ok(req(h)), "%q", h)
+	}
+	empty := httpbreaker.BearerToken("")
+	for _, h := range []string{"", "Bearer ", "Bearer"} {
+		assert.False(t, empty(req(h)), "an empty token accepts %q", h)
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -164,10 +163,7 @@ func (a *app) routes(cfg appConfig) {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	var statusOpts []httpbreaker.Option
 	if cfg.adminToken != "" {
-		want := []byte("Bearer " + cfg.adminToken)
-		statusOpts = append(statusOpts, httpbreaker.WithAdmin(func(r *http.Request) bool {
-			return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
-		}))
+		statusOpts = append(statusOpts, httpbreaker.WithAdmin(httpbreaker.BearerToken(cfg.adminToken)))
 	}
 	status := http.StripPrefix("/breakers", httpbreaker.NewStatusHandler(a.reg, statusOpts...))
 	a.mux.Handle("/breakers", status)
