@@ -51,7 +51,8 @@ type Stats struct {
 	// stale (not newer than what was known: a duplicate or reordered
 	// message), self (this replica's own decision), unknown (for a breaker
 	// this registry does not hold yet: kept for when it is created) and
-	// malformed (could not be decoded).
+	// malformed (could not be decoded; this also counts the records of a
+	// snapshot that the store could not decode).
 	MessagesApplied, MessagesStale, MessagesSelf, MessagesUnknown, MessagesMalformed uint64
 	// Proposals sent, by what the store made of them (see [Outcome]).
 	ProposalsWritten, ProposalsJoined, ProposalsRefused, ProposalsVoted uint64

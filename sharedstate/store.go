@@ -170,6 +170,10 @@ type Snapshot struct {
 	Unchanged bool
 	// Records holds every record, in no particular order.
 	Records []Record
+	// Malformed counts the stored records the store could not decode and
+	// left out of Records; the Syncer adds them to
+	// [Stats].MessagesMalformed.
+	Malformed int
 }
 
 // ErrUnavailable is returned by a store that cannot be reached. Stores

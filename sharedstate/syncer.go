@@ -165,7 +165,11 @@ func (s *Syncer) RemoteCloseCloses() bool { return s.cfg.remoteCloseCloses }
 // Close detaches the registry: local transitions are no longer proposed,
 // remote ones no longer applied, and the background goroutine has exited
 // when Close returns. Proposals still pending are dropped. Breakers keep
-// their state. Close is idempotent and always returns nil.
+// their state. One exception to "no longer applied": a breaker that a
+// registry Get is creating while Close runs may still be given the
+// store's state the Syncer knew for its name (the decision the fleet
+// made), just after Close returns. Close is idempotent and always returns
+// nil.
 func (s *Syncer) Close() error {
 	s.once.Do(func() {
 		for _, stop := range s.stops {
@@ -404,6 +408,9 @@ func (s *Syncer) reconcile(deadline time.Time) bool {
 	s.succeeded()
 	s.n.reconciles.Add(1)
 	s.version, s.fullNext = snap.Version, false
+	if snap.Malformed > 0 {
+		s.n.malformed.Add(uint64(snap.Malformed))
+	}
 	if !snap.Unchanged {
 		for _, rec := range snap.Records {
 			s.applyRecord(rec, true)

@@ -813,3 +813,25 @@ func TestLoggerReportsAStoreUnreachableFromTheStart(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// malformedStore reports records it could not decode in every snapshot.
+type malformedStore struct {
+	*sharedstatetest.Client
+	n int
+}
+
+func (m malformedStore) Snapshot(ctx context.Context, since uint64) (sharedstate.Snapshot, error) {
+	snap, err := m.Client.Snapshot(ctx, since)
+	snap.Malformed = m.n
+	return snap, err
+}
+
+// Records a store could not decode in a snapshot count as malformed.
+func TestSnapshotMalformedRecordsCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := sharedstate.Attach(breaker.NewRegistry(), malformedStore{Client: sharedstatetest.NewStore().Client(), n: 2})
+		require.NoError(t, err)
+		defer s.Close()
+		assert.Equal(t, uint64(2), s.Stats().MessagesMalformed, "the first snapshot's")
+	})
+}

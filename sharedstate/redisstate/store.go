@@ -223,7 +223,8 @@ func (s *Store) Snapshot(ctx context.Context, since uint64) (sharedstate.Snapsho
 		enc, _ := kv[i+1].(string)
 		rec, err := decodeRecord(name, enc, now)
 		if err != nil {
-			continue // one bad record must not hide the others
+			snap.Malformed++ // one bad record must not hide the others
+			continue
 		}
 		snap.Records = append(snap.Records, rec)
 	}

@@ -125,3 +125,25 @@ func TestSubMillisecondQuorumWindowKeepsTheVote(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, keys, "the vote was dropped as soon as it was cast")
 }
+
+// A stored record that cannot be decoded is left out of a snapshot and
+// counted, so that a corrupted key shows on the sync metrics instead of
+// vanishing.
+func TestSnapshotCountsMalformedRecords(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	s := newStore(t, c)
+	_, err := s.Propose(t.Context(), sharedstate.Proposal{Name: "good", To: breaker.Open, OpenFor: time.Second, By: "r0", Reason: breaker.ReasonFailureThreshold})
+	require.NoError(t, err)
+	keys, err := c.Keys(t.Context(), "*:rec").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	require.NoError(t, c.HSet(t.Context(), keys[0], "bad", "not a record").Err())
+
+	snap, err := s.Snapshot(t.Context(), 0)
+	require.NoError(t, err)
+	require.Len(t, snap.Records, 1)
+	assert.Equal(t, "good", snap.Records[0].Name)
+	assert.Equal(t, 1, snap.Malformed)
+}
