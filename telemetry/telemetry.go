@@ -448,7 +448,11 @@ func (a *attachment) observe(_ context.Context, o metric.Observer) error {
 		return nil
 	}
 	a.reg.Range(func(b *breaker.Breaker) bool {
-		v.observe(a.entry(b))
+		// Range walks a snapshot: b may have been removed since, and
+		// then has no entry.
+		if ent := a.entry(b); ent != nil {
+			v.observe(ent)
+		}
 		return true
 	})
 	return nil
