@@ -31,7 +31,8 @@ import (
 //
 // A Telemetry is safe for concurrent use, and may be attached to several
 // registries and breakers. Attach each breaker once, either through its
-// registry or on its own: attaching it twice reports it twice.
+// registry or on its own: a second attachment is refused with
+// [ErrAlreadyAttached].
 type Telemetry struct {
 	cfg   config
 	meter metric.Meter
