@@ -165,3 +165,35 @@ func TestStateChangeLogCarriesTheCause(t *testing.T) {
 	msg, _ := recs[len(recs)-1].attrs["error.message"].(string)
 	assert.Equal(t, strings.Repeat("é", 128), msg)
 }
+
+// A collection walks a snapshot of the registry; a breaker removed (or
+// evicted as idle) after the snapshot and before the walk reached it had
+// no entry any more, and the collection callback dereferenced nil: a
+// scrape racing a Remove crashed the process. Such a breaker is skipped.
+func TestCollectionRacingRemove(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"a", "b", "c"} {
+		e.get(t, n)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = e.reg.Get("x")
+			e.reg.Remove("x")
+		}
+	}()
+	for range 2000 {
+		require.NoError(t, e.reader.Collect(context.Background(), new(metricdata.ResourceMetrics)))
+	}
+	close(stop)
+	<-done
+	got := e.collect(t)
+	assert.ElementsMatch(t, []string{"a", "b", "c"}, names(got["circuit_breaker.consecutive_failures"]))
+}

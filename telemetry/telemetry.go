@@ -31,7 +31,8 @@ import (
 //
 // A Telemetry is safe for concurrent use, and may be attached to several
 // registries and breakers. Attach each breaker once, either through its
-// registry or on its own: attaching it twice reports it twice.
+// registry or on its own: a second attachment is refused with
+// [ErrAlreadyAttached].
 type Telemetry struct {
 	cfg   config
 	meter metric.Meter
@@ -448,7 +449,11 @@ func (a *attachment) observe(_ context.Context, o metric.Observer) error {
 		return nil
 	}
 	a.reg.Range(func(b *breaker.Breaker) bool {
-		v.observe(a.entry(b))
+		// Range walks a snapshot: b may have been removed since, and
+		// then has no entry.
+		if ent := a.entry(b); ent != nil {
+			v.observe(ent)
+		}
 		return true
 	})
 	return nil

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -95,10 +96,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, err
 	}
 	switch {
-	case o.speed <= 0:
-		return o, fmt.Errorf("-speed must be positive, got %v", o.speed)
-	case o.rate <= 0:
-		return o, fmt.Errorf("-rate must be positive, got %v", o.rate)
+	case !(o.speed > 0) || math.IsInf(o.speed, 1):
+		return o, fmt.Errorf("-speed must be a positive number, got %v", o.speed)
+	case !(o.rate > 0) || time.Duration(float64(time.Second)/o.rate) <= 0:
+		return o, fmt.Errorf("-rate must be positive and at most 1e9 calls a second, got %v", o.rate)
 	case o.logFormat != "text" && o.logFormat != "json":
 		return o, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
 	case o.duration < 0:

@@ -316,6 +316,12 @@ func (c *native) precreate(b *breaker.Breaker) {
 		c.precreateRemote(b, r)
 	}
 	c.precreated.Store(b, struct{}{})
+	// A scrape walks a snapshot of the registry, and an attachment may
+	// prepare a breaker whose removal is under way: if b is gone, its
+	// removal may have deleted its series before they were made here.
+	if cur, ok := c.reg.Lookup(b.Name()); !ok || cur != b {
+		c.forget(b)
+	}
 }
 
 // precreateRemote creates b's transitions series of r at 0.

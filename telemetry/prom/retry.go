@@ -42,8 +42,12 @@ var retryBounds = series.RetryBuckets
 // through [WithReader]'s readers too. It also writes the policy's span
 // events and logs.
 //
-// detach removes the policy from the page; [Handler.Shutdown] detaches
-// every policy. A policy is attached once (a second AttachRetry, here or
+// detach removes the policy from the native page; [Handler.Shutdown]
+// detaches every policy. With [WithOTelExporter] its observed series
+// (calls, stops, attempts, budget) leave the page too, but the
+// OpenTelemetry SDK, which cannot delete a series, keeps the two
+// histograms at their last values, as it keeps a removed breaker's (the
+// readers of [WithReader] keep exporting them, with either collector). A policy is attached once (a second AttachRetry, here or
 // on another Telemetry, returns an error wrapping
 // telemetry.ErrAlreadyAttached), another policy of the same name is
 // refused while the first is attached (telemetry.ErrRetryNameTaken: their

@@ -2,6 +2,7 @@ package prom_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -116,6 +117,7 @@ func TestAttachRetryDetach(t *testing.T) {
 			require.ErrorIs(t, err, telemetry.ErrRetryNameTaken, "another policy of the same name would merge into its series")
 			_, err = retry.Do(sampled, p, func(context.Context) (int, error) { return 0, retry.Permanent(errBoom) })
 			require.Error(t, err)
+			runRetryScenario(t, p) // retried calls: the histograms have series
 			page, _ := scrape(t, h, "")
 			require.Contains(t, page, `retry_name="db"`)
 
@@ -124,6 +126,13 @@ func TestAttachRetryDetach(t *testing.T) {
 			page, _ = scrape(t, h, "")
 			if m.name == "native" || m.name == "native+reader" {
 				require.NotContains(t, page, "retry_", "a detached policy leaves the native page")
+			} else {
+				require.Contains(t, page, "retry_call_retries_bucket", "the SDK keeps the histograms")
+				for _, l := range strings.Split(page, "\n") {
+					if !strings.HasPrefix(l, "#") && strings.Contains(l, `retry_name="db"`) {
+						require.True(t, strings.HasPrefix(l, "retry_call_"), "only the histograms stay: %s", l)
+					}
+				}
 			}
 			again, err := h.AttachRetry(p)
 			require.NoError(t, err)
