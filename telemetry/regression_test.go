@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,4 +197,19 @@ func TestCollectionRacingRemove(t *testing.T) {
 	<-done
 	got := e.collect(t)
 	assert.ElementsMatch(t, []string{"a", "b", "c"}, names(got["circuit_breaker.consecutive_failures"]))
+}
+
+// A breaker removed between the attachment's check that it is the
+// registry's and the storing of its entry leaves no entry behind: the
+// registry's OnRemove ran before there was one to forget.
+func TestEntryOfABreakerRemovedMeanwhileIsDropped(t *testing.T) {
+	e := newEnv(t)
+	b := e.get(t, "gone")
+	require.Zero(t, telemetry.Entries(e.reg), "no entry before the breaker's first event")
+	var once sync.Once
+	telemetry.SetTestHookBeforeStore(func() { once.Do(func() { require.True(t, e.reg.Remove("gone")) }) })
+	t.Cleanup(func() { telemetry.SetTestHookBeforeStore(nil) })
+
+	require.NoError(t, b.Execute(context.Background(), func(context.Context) error { return nil }))
+	assert.Zero(t, telemetry.Entries(e.reg), "the removed breaker's entry was dropped")
 }

@@ -373,8 +373,17 @@ func (a *attachment) entry(b *breaker.Breaker) *entry {
 		if !a.holds(b) {
 			return nil
 		}
+		if testHookBeforeStore != nil {
+			testHookBeforeStore()
+		}
 		var loaded bool
 		if v, loaded = a.entries.LoadOrStore(b, newEntry(b, a.t.cfg.recorder)); !loaded {
+			if !a.holds(b) {
+				// Removed since the check above, maybe before the
+				// registry's OnRemove could find the entry to forget.
+				a.forget(b)
+				return nil
+			}
 			a.t.precreate(v.(*entry))
 		}
 	}
@@ -612,3 +621,8 @@ func (t *Telemetry) logger() *slog.Logger {
 	}
 	return slog.Default()
 }
+
+// testHookBeforeStore, when set (by tests), runs between an attachment's
+// check that a breaker is still its registry's and the storing of its
+// entry.
+var testHookBeforeStore func()

@@ -403,10 +403,11 @@ func (n *nativeBreaker) durationSeries(o breaker.Outcome) *durationSeries {
 	}
 	s := &durationSeries{obs: obs}
 	s.ex, _ = obs.(prometheus.ExemplarObserver)
-	if n.durations[o].CompareAndSwap(nil, s) {
-		return s
+	if !n.durations[o].CompareAndSwap(nil, s) {
+		return n.durations[o].Load()
 	}
-	return n.durations[o].Load()
+	n.forgetIfRemoved()
+	return s
 }
 
 // bucketOf returns the index of the histogram bucket v falls in: the first
@@ -442,10 +443,14 @@ func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.S
 		if cc == nil {
 			cc = &counter{n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String(), origin.String())}
 			p.Store(cc)
+			defer n.forgetIfRemoved()
 		}
 		c = cc.Counter
 	} else {
+		// A remote transition's series is looked up each time (they are
+		// rare), and may be made again here.
 		c = n.c.transitions.WithLabelValues(n.b.Name(), from.String(), to.String(), reason.String(), origin.String())
+		defer n.forgetIfRemoved()
 	}
 	if ex, ok := c.(prometheus.ExemplarAdder); ok {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
@@ -454,4 +459,15 @@ func (n *nativeBreaker) RecordTransition(ctx context.Context, from, to breaker.S
 		}
 	}
 	c.Inc()
+}
+
+// forgetIfRemoved deletes the breaker's series again if it is no longer
+// the registry's: an event delivered after the removal (its recorder
+// fetched just before) may have made a series after the removal deleted
+// them, and nothing else would delete it. It runs only where a series may
+// have been made, not on every event.
+func (n *nativeBreaker) forgetIfRemoved() {
+	if cur, ok := n.c.reg.Lookup(n.b.Name()); !ok || cur != n.b {
+		n.c.forget(n.b)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -65,4 +66,25 @@ func scrapeInternal(t *testing.T, h http.Handler) (string, int) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return rec.Body.String(), rec.Code
+}
+
+// An event of a breaker that is delivered after the breaker was removed
+// (its recorder fetched just before the removal) does not bring its
+// series back onto the page for good.
+func TestEventAfterRemoveLeavesNoSeries(t *testing.T) {
+	reg := breaker.NewRegistry()
+	h, err := NewHandler(reg, WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, h.Shutdown(context.Background())) }()
+	b, err := reg.Get("gone")
+	require.NoError(t, err)
+	rec := h.native.ForBreaker(b)
+	require.True(t, reg.Remove("gone"))
+
+	ctx := context.Background()
+	rec.RecordCall(ctx, breaker.OutcomeSuccess, time.Millisecond)
+	rec.RecordTransition(ctx, breaker.Closed, breaker.Open, breaker.ReasonFailureThreshold, breaker.OriginLocal)
+	rec.RecordTransition(ctx, breaker.Closed, breaker.Open, breaker.ReasonForceOpen, breaker.OriginPeer)
+	page, _ := scrapeInternal(t, h)
+	assert.NotContains(t, page, `circuit_breaker_name="gone"`)
 }
