@@ -135,6 +135,11 @@ func (c *config) openFor(reopens int) int64 {
 			break
 		}
 	}
+	if reopens > 64 && d < float64(bo.max) {
+		// A multiplier close to 1 has not reached max yet: the remaining
+		// factors at once, rather than a loop as long as the outage.
+		d *= math.Pow(bo.multiplier, float64(reopens-64))
+	}
 	d = min(d, float64(bo.max))
 	if bo.jitter > 0 {
 		d *= 1 + bo.jitter*(2*rand.Float64()-1)

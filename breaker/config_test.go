@@ -120,6 +120,23 @@ func TestTypedNilClockAndBusAreInvalid(t *testing.T) {
 	require.NoError(t, err, "an untyped nil still turns events off")
 }
 
+// Idle eviction reads the registry defaults' clock, whatever clock a Get
+// gives its breaker: a typed-nil one there is a ConfigError from every Get
+// that would sweep, not a panic once a breaker exists.
+func TestTypedNilRegistryClockWithIdleEviction(t *testing.T) {
+	reg := breaker.NewRegistry(breaker.WithClock((*breakertest.Clock)(nil)), breaker.WithIdleEviction(time.Minute))
+	for _, name := range []string{"a", "b"} {
+		var b *breaker.Breaker
+		var err error
+		require.NotPanics(t, func() { b, err = reg.Get(name, breaker.WithClock(breakertest.NewClock(t0))) })
+		require.ErrorIs(t, err, breaker.ErrInvalidConfig)
+		var ce *breaker.ConfigError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, "clock", ce.Field)
+		assert.Nil(t, b)
+	}
+}
+
 func TestInvalidPolicyConfig(t *testing.T) {
 	tests := []struct {
 		field string

@@ -92,9 +92,10 @@
 // a few atomic loads, and a success adds one atomic counter. The windowed
 // policies (FailureRate, SlowCalls) take a short lock of their window per
 // closed-state call. Transitions take a mutex that is never held while a
-// protected function runs or while an event is published. No goroutine or
-// timer exists per breaker. A nil context is treated as
-// context.Background().
+// protected function runs or while an event is published. No goroutine
+// exists per breaker; the one runtime timer an open breaker arms on the
+// system clock only marks its recovery time (see Time). A nil context is
+// treated as context.Background().
 //
 // # Two-step calls
 //

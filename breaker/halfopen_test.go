@@ -483,3 +483,36 @@ func TestHalfOpenMaxWaitAfterASuccessfulTrial(t *testing.T) {
 	second.Done(nil)
 	assert.Equal(t, breaker.Closed, b.State(), "the second success closes the breaker")
 }
+
+// A trial that has taken its slot but not yet noted when it was admitted
+// must not be judged by the time of the period's previous run of trials:
+// a caller (or a State) that looks in between would reopen the breaker
+// (half_open_timeout) under a trial admitted just now. Here the fresh
+// trial's admission is held on the clock while State looks.
+func TestHalfOpenMaxWaitFreshTrialNotOverdueWhileAdmitted(t *testing.T) {
+	clock := newGateClock()
+	b, err := breaker.New("race", breaker.WithClock(clock), breaker.WithFailureThreshold(1),
+		breaker.WithRecoveryTimeout(time.Second), breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithHalfOpenMaxWait(10*time.Second))
+	require.NoError(t, err)
+	require.ErrorIs(t, b.Execute(context.Background(), fail), errBoom)
+	clock.Advance(time.Second)
+	first, err := b.Allow(context.Background())
+	require.NoError(t, err)
+	first.Ignore()
+	clock.Advance(time.Hour) // a quiet hour, still half-open
+
+	clock.arm()
+	admitted := make(chan breaker.Permit)
+	go func() {
+		pm, err := b.Allow(context.Background())
+		assert.NoError(t, err)
+		admitted <- pm
+	}()
+	<-clock.entered // the fresh trial is being admitted
+	assert.Equal(t, breaker.HalfOpen, b.State(), "a trial admitted now is not overdue")
+	close(clock.release)
+	pm := <-admitted
+	pm.Done(nil)
+	assert.Equal(t, breaker.Closed, b.State(), "the fresh trial's success closes the breaker")
+}

@@ -115,8 +115,8 @@ func (b *Breaker) admitSlow(ctx context.Context, pm *Permit) error {
 			return nil
 		case HalfOpen:
 			if w.inFlight()+w.succeeded() < b.cfg.Load().halfOpenMaxCalls {
+				b.noteTrial(p, w)
 				if b.word.CompareAndSwap(w, w+1) {
-					b.noteTrial(p, w)
 					b.fill(pm, ctx, p, permitTrial)
 					return nil
 				}

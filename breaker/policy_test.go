@@ -320,3 +320,22 @@ func TestRecoveryBackoffNearMaxInt64KeepsItOpen(t *testing.T) {
 		}
 	}
 }
+
+// A small multiplier goes on growing the open period past 64 failed probes
+// until it reaches max: each reopening multiplies the last period.
+func TestRecoveryBackoffKeepsGrowingPast64Probes(t *testing.T) {
+	const mult = 1.05
+	b, clock := newClocked(t, breaker.WithFailureThreshold(1), breaker.WithHalfOpenMaxCalls(1),
+		breaker.WithRecoveryBackoff(time.Second, time.Hour, mult, 0))
+	play(t, b, clock, "f")
+	want := float64(time.Second)
+	for k := 1; k <= 100; k++ {
+		clock.Advance(time.Hour)
+		require.Equal(t, breaker.HalfOpen, b.State())
+		play(t, b, clock, "f")
+		want *= mult
+		var oe *breaker.OpenError
+		require.ErrorAs(t, b.Execute(context.Background(), succeed), &oe)
+		require.InEpsilonf(t, want, float64(oe.RetryAfter()), 1e-9, "after %d failed probes", k)
+	}
+}

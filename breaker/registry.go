@@ -118,6 +118,11 @@ func (r *Registry) create(name string, opts []Option) (b *Breaker, evicted []*Br
 		return nil, nil, &ConfigError{Field: "max_breakers", Value: r.limit, Reason: "must be at least 1"}
 	}
 	if r.idle > 0 {
+		if r.clock != nil && isNil(r.clock) {
+			// The defaults' clock, which idle eviction reads whatever
+			// clock opts give the breaker.
+			return nil, nil, &ConfigError{Field: "clock", Value: r.clock, Reason: "must not be nil"}
+		}
 		evicted = r.sweepLocked()
 	}
 	if r.n >= r.limit {

@@ -289,14 +289,23 @@ func (b *Breaker) trialsOverdue(ctx context.Context, p *period, w word) bool {
 	return true
 }
 
-// noteTrial records when a trial of the half-open period p was admitted
-// into free slots (none in flight before it): WithHalfOpenMaxWait counts
-// from the oldest trial of a run of trials that kept at least one slot
-// taken, so a trial admitted after all others returned starts the count
-// afresh. A trial admitted beside running ones leaves it alone.
+// noteTrial records when a trial of the half-open period p is admitted
+// into free slots (none in flight in before, the word it will swap):
+// WithHalfOpenMaxWait counts from the oldest trial of a run of trials that
+// kept at least one slot taken, so a trial admitted after all others
+// returned starts the count afresh. A trial admitted beside running ones
+// leaves it alone.
+//
+// It is called before the trial takes its slot, so that nobody finds the
+// slot taken while firstTrial still holds an earlier run's time (which
+// would make the new trial overdue the moment it started). It stores with
+// a compare-and-swap from the value it saw before reading the clock: a
+// caller that lost the race for the slot to one that stored meanwhile
+// cannot put back an older time.
 func (b *Breaker) noteTrial(p *period, before word) {
 	if before.inFlight() == 0 {
-		p.firstTrial.Store(b.now())
+		first := p.firstTrial.Load()
+		p.firstTrial.CompareAndSwap(first, b.now())
 	}
 }
 
