@@ -193,8 +193,9 @@ func (b *Breaker) State() State {
 // a call nothing (no clock read, no event built). fn runs on the goroutine that
 // made the change, after the state is updated and outside any lock, in the
 // order the changes happened, like any subscriber; see [Event]. stop
-// removes it; calling stop again does nothing.
+// removes it; calling stop again does nothing. It panics if fn is nil.
 func (b *Breaker) OnStateChange(fn func(ctx context.Context, e Event)) (stop func()) {
+	mustFunc(fn, "Breaker.OnStateChange")
 	return b.states.Subscribe(events.HandlerFunc[Event](func(ctx context.Context, e Event) {
 		if e.Breaker == b {
 			fn(ctx, e)

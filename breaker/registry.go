@@ -295,23 +295,26 @@ func (r *Registry) ResetAll() {
 // OnStateChange calls fn with every state change and operator action of
 // every breaker of the registry, breakers created later included, and with
 // nothing else: unlike a subscriber of [Registry.Events], it costs a call
-// nothing. See [Breaker.OnStateChange].
+// nothing. See [Breaker.OnStateChange]. It panics if fn is nil.
 func (r *Registry) OnStateChange(fn func(ctx context.Context, e Event)) (stop func()) {
+	mustFunc(fn, "Registry.OnStateChange")
 	return r.states.Subscribe(events.HandlerFunc[Event](fn))
 }
 
 // OnCreate calls fn with each breaker that [Registry.Get] creates, after it
 // is in the registry and before Get returns it (outside the registry's
 // lock: fn may call Get). A concurrent Get of the same name may return the
-// breaker before fn has run. stop removes fn.
+// breaker before fn has run. stop removes fn. It panics if fn is nil.
 func (r *Registry) OnCreate(fn func(b *Breaker)) (stop func()) {
+	mustFunc(fn, "Registry.OnCreate")
 	return r.created.Subscribe(events.HandlerFunc[*Breaker](func(_ context.Context, b *Breaker) { fn(b) }))
 }
 
 // OnRemove calls fn with each breaker taken out of the registry by
 // [Registry.Remove] or by idle eviction, after it is gone (outside the
-// registry's lock). stop removes fn.
+// registry's lock). stop removes fn. It panics if fn is nil.
 func (r *Registry) OnRemove(fn func(b *Breaker)) (stop func()) {
+	mustFunc(fn, "Registry.OnRemove")
 	return r.removed.Subscribe(events.HandlerFunc[*Breaker](func(_ context.Context, b *Breaker) { fn(b) }))
 }
 
@@ -332,3 +335,11 @@ func All() []*Breaker { return defaultRegistry.All() }
 
 // ResetAll resets every breaker of the default registry.
 func ResetAll() { defaultRegistry.ResetAll() }
+
+// mustFunc panics, naming the method, if fn is a nil function: subscribed,
+// it would panic at every event, recovered and counted but never seen.
+func mustFunc[F any](fn F, method string) {
+	if isNil(fn) {
+		panic("breaker: " + method + " called with a nil function")
+	}
+}

@@ -282,3 +282,15 @@ func TestRegistryFullSweepsAtMostOncePerInterval(t *testing.T) {
 	assert.ElementsMatch(t, []string{"a", "b", "c"}, removed)
 	assert.Equal(t, first+2, reg.Sweeps())
 }
+
+// A nil function is refused when it is subscribed, not recovered and
+// counted at every later event while the breaker builds events for it.
+func TestNilSubscriptionFunctionsPanic(t *testing.T) {
+	reg := breaker.NewRegistry()
+	b, err := reg.Get("x")
+	require.NoError(t, err)
+	assert.PanicsWithValue(t, "breaker: Registry.OnStateChange called with a nil function", func() { reg.OnStateChange(nil) })
+	assert.PanicsWithValue(t, "breaker: Registry.OnCreate called with a nil function", func() { reg.OnCreate(nil) })
+	assert.PanicsWithValue(t, "breaker: Registry.OnRemove called with a nil function", func() { reg.OnRemove(nil) })
+	assert.PanicsWithValue(t, "breaker: Breaker.OnStateChange called with a nil function", func() { b.OnStateChange(nil) })
+}

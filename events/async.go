@@ -139,7 +139,7 @@ func (b *Async[E]) closeQueue() {
 // (subscribing the same handler twice makes two), and is safe to call from
 // inside a handler. Events still queued when unsubscribe returns are not
 // delivered to h, but a delivery already under way may still call h once.
-// Subscribe panics if h is nil.
+// Subscribe panics if h is nil or a nil [HandlerFunc].
 func (b *Async[E]) Subscribe(h Handler[E]) (unsubscribe func()) { return b.subs.subscribe(h) }
 
 // Active reports whether the bus has at least one subscriber. It is one

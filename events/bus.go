@@ -51,7 +51,7 @@ func (s *subscribers[E]) active() bool { return s.list.Load() != nil }
 // subscribe appends a subscription for h and returns its idempotent
 // unsubscribe function.
 func (s *subscribers[E]) subscribe(h Handler[E]) func() {
-	if h == nil {
+	if f, ok := h.(HandlerFunc[E]); h == nil || ok && f == nil {
 		panic("events: Subscribe called with a nil Handler")
 	}
 	s.mu.Lock()

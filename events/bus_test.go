@@ -168,8 +168,6 @@ func TestBusRecoversPanickingSubscriber(t *testing.T) {
 			bus.Subscribe(events.HandlerFunc[int](func(context.Context, int) {
 				panic(nil) // a *runtime.PanicNilError since Go 1.21: still counted
 			}))
-			var nilFunc events.HandlerFunc[int] // calling it panics too
-			bus.Subscribe(nilFunc)
 			bus.Subscribe(rec.handler("b"))
 
 			require.NotPanics(t, func() {
@@ -179,7 +177,7 @@ func TestBusRecoversPanickingSubscriber(t *testing.T) {
 			flush()
 
 			assert.Equal(t, []call{{"a", 1}, {"b", 1}, {"a", 2}, {"b", 2}}, rec.got())
-			assert.Equal(t, uint64(6), bus.(panicCounter).Panics())
+			assert.Equal(t, uint64(4), bus.(panicCounter).Panics())
 		})
 	}
 }
@@ -239,6 +237,9 @@ func TestBusSubscribeNilHandlerPanics(t *testing.T) {
 			bus, _ := k.open(t)
 			assert.PanicsWithValue(t, "events: Subscribe called with a nil Handler", func() {
 				bus.Subscribe(nil)
+			})
+			assert.PanicsWithValue(t, "events: Subscribe called with a nil Handler", func() {
+				bus.Subscribe(events.HandlerFunc[int](nil)) // a non-nil interface holding a nil func
 			})
 			assert.False(t, bus.Active())
 		})

@@ -52,7 +52,7 @@
 // [Sync.Panics] or [Async.Panics], and delivery continues with the next
 // subscriber; the panic never reaches the publisher, and an Async's worker
 // keeps running. The panic value is not kept. Subscribe panics if given a
-// nil Handler, which is a programming error.
+// nil Handler or a nil [HandlerFunc], which is a programming error.
 //
 // # Delivery
 //

@@ -30,7 +30,7 @@ func (b *Sync[E]) Publish(ctx context.Context, e E) { b.subs.deliver(ctx, e) }
 // removes it. Unsubscribing is idempotent, removes only this subscription
 // (subscribing the same handler twice makes two), and is safe to call from
 // inside a handler. A Publish already running when unsubscribe returns may
-// still call h once. Subscribe panics if h is nil.
+// still call h once. Subscribe panics if h is nil or a nil [HandlerFunc].
 func (b *Sync[E]) Subscribe(h Handler[E]) (unsubscribe func()) { return b.subs.subscribe(h) }
 
 // Active reports whether the bus has at least one subscriber. It is one
