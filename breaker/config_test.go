@@ -80,6 +80,10 @@ func TestNameValidation(t *testing.T) {
 		{"trailing tab", "db\t", false},
 		{"no-break space", "d\u00a0b", false},
 		{"ideographic space", "d\u3000b", false},
+		{"hangul filler", "db\u3164", false},
+		{"combining grapheme joiner", "db\u034f", false},
+		{"variation selector", "db\ufe0f", false},
+		{"combining accent is fine", "cafe\u0301", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

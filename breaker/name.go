@@ -10,7 +10,9 @@ import (
 // ValidateName reports whether name is a valid breaker name: non-empty, at
 // most 255 bytes of valid UTF-8, not only dots, without white space at
 // either end, and free of control characters, invisible format characters
-// (such as bidirectional overrides and zero-width spaces), line or
+// (such as bidirectional overrides and zero-width spaces), other
+// characters Unicode says to ignore when rendering (such as Hangul fillers
+// and the combining grapheme joiner), variation selectors, line or
 // paragraph separators, and spaces other than the ASCII space (such as the
 // no-break space): characters that could make one name pass for another
 // on a dashboard. Names become metric labels,
@@ -29,8 +31,8 @@ func ValidateName(name string) error {
 		reason = "must not be only dots (no URL path can address it)"
 	default:
 		for _, r := range name {
-			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || unicode.Is(unicode.Zs, r) && r != ' ' {
-				reason = "must not contain control, format or line-separator characters, or spaces other than U+0020"
+			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) || unicode.Is(unicode.Zs, r) && r != ' ' {
+				reason = "must not contain control, format, invisible or line-separator characters, or spaces other than U+0020"
 				break
 			}
 		}

@@ -204,12 +204,12 @@ func TestStatusBadPaths(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{name: "control character", target: "/breakers/a%0Ab", wantCode: 400, wantErr: "invalid breaker name: must not contain control, format or line-separator characters, or spaces other than U+0020"},
-		{name: "NUL", target: "/breakers/%00", wantCode: 400, wantErr: "invalid breaker name: must not contain control, format or line-separator characters, or spaces other than U+0020"},
+		{name: "control character", target: "/breakers/a%0Ab", wantCode: 400, wantErr: "invalid breaker name: must not contain control, format, invisible or line-separator characters, or spaces other than U+0020"},
+		{name: "NUL", target: "/breakers/%00", wantCode: 400, wantErr: "invalid breaker name: must not contain control, format, invisible or line-separator characters, or spaces other than U+0020"},
 		{name: "invalid UTF-8", target: "/breakers/%FF%FE", wantCode: 400, wantErr: "invalid breaker name: must be valid UTF-8"},
 		{name: "too long", target: "/breakers/" + strings.Repeat("a", 256), wantCode: 400, wantErr: "invalid breaker name: must be at most 255 bytes"},
-		{name: "hostile and invalid", target: "/breakers/" + url.PathEscape(hostile+"\n"), wantCode: 400, wantErr: "invalid breaker name: must not contain control, format or line-separator characters, or spaces other than U+0020"},
-		{name: "invalid name in action", method: http.MethodPost, target: "/breakers/%0A/reset", wantCode: 400, wantErr: "invalid breaker name: must not contain control, format or line-separator characters, or spaces other than U+0020"},
+		{name: "hostile and invalid", target: "/breakers/" + url.PathEscape(hostile+"\n"), wantCode: 400, wantErr: "invalid breaker name: must not contain control, format, invisible or line-separator characters, or spaces other than U+0020"},
+		{name: "invalid name in action", method: http.MethodPost, target: "/breakers/%0A/reset", wantCode: 400, wantErr: "invalid breaker name: must not contain control, format, invisible or line-separator characters, or spaces other than U+0020"},
 		{name: "too deep", target: "/breakers/alpha/reset/now", wantCode: 404, wantErr: "not found"},
 		{name: "trailing slash", target: "/breakers/alpha/", wantCode: 404, wantErr: "not found"},
 		{name: "unknown action", method: http.MethodPost, target: "/breakers/beta/delete", wantCode: 404, wantErr: "not found"},
