@@ -40,6 +40,13 @@ type period struct {
 	firstTrial atomic.Int64
 }
 
+// rejectingPeriod is an open or half-open period with the error its
+// rejections return (period.err points to err), allocated together.
+type rejectingPeriod struct {
+	p   period
+	err OpenError
+}
+
 // change describes one transition.
 type change struct {
 	ctx    context.Context // of the call or action that caused it
@@ -112,13 +119,21 @@ func (b *Breaker) commit(w word, ch change) {
 			ch.failures = countInt(uint64(w.count()))
 		}
 	}
-	np := &period{
-		epoch:    old.epoch + 1,
-		gen:      (w.gen() + 1) & genMask,
-		state:    ch.to,
-		start:    ch.now,
-		failures: ch.failures,
+	var np *period
+	if ch.to == Closed {
+		np = new(period)
+	} else {
+		// An open or half-open period and the error its rejections
+		// return, in one allocation.
+		rp := new(rejectingPeriod)
+		np = &rp.p
+		np.err = &rp.err
 	}
+	np.epoch = old.epoch + 1
+	np.gen = (w.gen() + 1) & genMask
+	np.state = ch.to
+	np.start = ch.now
+	np.failures = ch.failures
 	var count uint32
 	switch ch.to {
 	case Open:
@@ -136,11 +151,11 @@ func (b *Breaker) commit(w word, ch change) {
 		if ch.forced {
 			np.retryAt, np.openFor = math.MaxInt64, c.openFor(0)
 		}
-		np.err = &OpenError{name: b.name, state: Open, forced: ch.forced, b: b, retryAt: np.retryAt, openFor: np.openFor}
+		*np.err = OpenError{name: b.name, state: Open, forced: ch.forced, b: b, retryAt: np.retryAt, openFor: np.openFor}
 		count = uint32(min(uint64(max(ch.failures, 0)), maxCount))
 	case HalfOpen:
 		np.reopens = old.reopens
-		np.err = &OpenError{name: b.name, state: HalfOpen, b: b}
+		*np.err = OpenError{name: b.name, state: HalfOpen, b: b}
 		np.firstTrial.Store(never)
 	}
 	// Every transition empties the windows: they count the calls of one
