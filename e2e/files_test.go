@@ -573,3 +573,75 @@ func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
 }
+
+var (
+	inBraces   = regexp.MustCompile(`\{[^{}]*\}|\[[^\[\]]*\]`)
+	counterRef = regexp.MustCompile(`\b([a-z_]+_total)\b`)
+	legendVar  = regexp.MustCompile(`\{\{[^}]*\}\}`)
+)
+
+// panelUnit is the unit a time series panel draws the series named name
+// in: the last override whose regex matches the name, or the default.
+func panelUnit(t *testing.T, p Panel, name string) string {
+	t.Helper()
+	var fc struct {
+		Defaults struct {
+			Unit string `json:"unit"`
+		} `json:"defaults"`
+		Overrides []struct {
+			Matcher struct {
+				ID      string `json:"id"`
+				Options string `json:"options"`
+			} `json:"matcher"`
+			Properties []struct {
+				ID    string          `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
+	}
+	require.NoError(t, json.Unmarshal(p.FieldConfig, &fc), p.Title)
+	unit := fc.Defaults.Unit
+	for _, o := range fc.Overrides {
+		if o.Matcher.ID != "byRegexp" || !regexp.MustCompile("^(?:"+o.Matcher.Options+")$").MatchString(name) {
+			continue
+		}
+		for _, pr := range o.Properties {
+			if pr.ID == "unit" {
+				require.NoError(t, json.Unmarshal(pr.Value, &unit), p.Title)
+			}
+		}
+	}
+	return unit
+}
+
+// Every time series is drawn in the unit of what its query computes: a
+// rate of a counter in a per-second unit, a share of calls as a
+// percentage, whichever other series share the panel.
+func TestDashboardUnits(t *testing.T) {
+	d := loadDashboard(t)
+	perSecond := []string{"reqps", "ops", "cps", "eps", "mps"}
+	for _, p := range d.AllPanels() {
+		if p.Type != "timeseries" {
+			continue
+		}
+		for _, tg := range p.Targets {
+			if strings.Contains(tg.Expr, "histogram_quantile") || !strings.Contains(tg.Expr, "rate(") {
+				continue
+			}
+			name := legendVar.ReplaceAllString(tg.LegendFormat, "x")
+			unit := panelUnit(t, p, name)
+			bare := inBraces.ReplaceAllString(tg.Expr, "")
+			num, den, ratio := strings.Cut(bare, "/")
+			if !ratio {
+				assert.Contains(t, perSecond, unit, "panel %q query %s (%s) is a rate per second", p.Title, tg.RefID, name)
+				continue
+			}
+			n, dn := counterRef.FindStringSubmatch(num), counterRef.FindStringSubmatch(den)
+			require.NotNil(t, n, "panel %q query %s", p.Title, tg.RefID)
+			require.NotNil(t, dn, "panel %q query %s", p.Title, tg.RefID)
+			if strings.HasSuffix(n[1], "calls_total") && strings.HasSuffix(dn[1], "calls_total") {
+				assert.Equal(t, "percentunit", unit, "panel %q query %s (%s) is a share of calls", p.Title, tg.RefID, name)
+			}
+		}
+	}
+}

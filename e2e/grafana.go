@@ -61,6 +61,8 @@ type Target struct {
 	Range      bool            `json:"range"`
 	Exemplar   bool            `json:"exemplar"`
 	Format     string          `json:"format"`
+	// LegendFormat names the query's series ({{label}} placeholders).
+	LegendFormat string `json:"legendFormat"`
 }
 
 // Variable is a templating variable.
