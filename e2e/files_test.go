@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -644,4 +645,63 @@ func TestDashboardUnits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The "Breaker opened" annotation marks every opening, the first of a
+// series that is born when it happens too (a ForceOpen, a reopening for
+// half_open_timeout, a peer's reopening): evaluated with promtool on a
+// series born at 1 and on one created at 0 that later counts one.
+func TestAnnotationMarksFirstOpening(t *testing.T) {
+	tool, err := exec.LookPath("promtool")
+	if p := os.Getenv("FUSEBOX_PROMTOOL"); p != "" {
+		tool, err = p, nil
+	}
+	if err != nil {
+		t.Skip("no promtool installed (scripts/ensure-prometheus.sh)")
+	}
+	d := loadDashboard(t)
+	var expr string
+	for _, a := range d.Annotations.List {
+		if a.Name == "Breaker opened" {
+			expr = a.Expr
+		}
+	}
+	require.NotEmpty(t, expr)
+	vars := maps.Clone(placeholderVars)
+	vars["job"], vars["breaker"], vars["__interval"] = ".*", ".*", "30s"
+	q, err := Interpolate(expr, vars)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "empty.yml"), []byte("groups: []\n"), 0o644))
+	quoted, err := json.Marshal(q)
+	require.NoError(t, err)
+	test := `rule_files: [empty.yml]
+evaluation_interval: 30s
+tests:
+  - interval: 30s
+    input_series:
+      - series: 'circuit_breaker_transitions_total{job="app",instance="a",circuit_breaker_name="db",circuit_breaker_from_state="closed",circuit_breaker_to_state="open",circuit_breaker_reason="force_open",circuit_breaker_origin="local"}'
+        values: '_ _ _ 1 1 1'
+      - series: 'circuit_breaker_transitions_total{job="app",instance="a",circuit_breaker_name="db",circuit_breaker_from_state="closed",circuit_breaker_to_state="open",circuit_breaker_reason="failure_threshold",circuit_breaker_origin="local"}'
+        values: '0 0 0 0 1 1'
+    promql_expr_test:
+      - expr: ` + string(quoted) + `
+        eval_time: 1m30s
+        exp_samples:
+          - labels: '{job="app",instance="a",circuit_breaker_name="db",circuit_breaker_from_state="closed",circuit_breaker_reason="force_open"}'
+            value: 1
+      - expr: ` + string(quoted) + `
+        eval_time: 2m
+        exp_samples:
+          - labels: '{job="app",instance="a",circuit_breaker_name="db",circuit_breaker_from_state="closed",circuit_breaker_reason="failure_threshold"}'
+            value: 1
+      - expr: ` + string(quoted) + `
+        eval_time: 2m30s
+        exp_samples: []
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "test.yml"), []byte(test), 0o644))
+	cmd := exec.Command(tool, "test", "rules", "test.yml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "%s", out)
 }
