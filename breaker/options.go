@@ -166,8 +166,8 @@ func WithRecoveryBackoff(initial, max time.Duration, multiplier, jitter float64)
 // admitted, the breaker reopens (reason half_open_timeout) instead of
 // rejecting everything until a probe that may never return comes back. It
 // counts from a trial, not from the transition, because the transition is
-// lazy: a State or Stats call (a metrics scrape) can make the breaker
-// half-open long before anyone calls; and a trial admitted after every
+// lazy: a State or Stats call (a status page read, say) can make the
+// breaker half-open long before anyone calls; and a trial admitted after every
 // earlier one has returned (an ignored trial frees its slot) starts the
 // count afresh. Default 0: no bound.
 func WithHalfOpenMaxWait(d time.Duration) Option {

@@ -201,8 +201,9 @@ func timePtr(t time.Time) *time.Time {
 // MarshalJSON encodes the stats with the spec's keys (state, failure_count,
 // success_count, last_failure_time, last_state_change, total_calls,
 // total_failures, total_successes) plus name, total_rejected, total_ignored,
-// total_shadow_rejected, total_slow_calls, forced and shadow_mode, and
-// failure_rate and slow_call_rate objects when those policies are set.
+// total_shadow_rejected, total_slow_calls, forced and shadow_mode,
+// failure_rate and slow_call_rate objects when those policies are set, and
+// dropped_state_changes when some were dropped.
 // Times are RFC 3339, null when never set.
 func (s Stats) MarshalJSON() ([]byte, error) {
 	return json.Marshal(statsJSON{

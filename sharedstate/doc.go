@@ -7,7 +7,8 @@
 // # Usage
 //
 //	reg := breaker.NewRegistry()
-//	store := redisstate.New(client) // module .../sharedstate/redisstate
+//	store, err := redisstate.New(client) // module .../sharedstate/redisstate
+//	if err != nil { ... }
 //	s, err := sharedstate.Attach(reg, store,
 //		sharedstate.WithReplicaID(podName),
 //		sharedstate.WithQuorum(2, time.Minute), // optional
@@ -21,7 +22,8 @@
 // its own calls; [Attach] subscribes to its registry's state changes
 // (a subscription calls do not pay for) and:
 //
-//   - notes each local opening or closing in a pending map (the latest per
+//   - notes each local opening or closing (and, with [WithOperatorActions],
+//     each ForceOpen and Reset) in a pending map (the latest per
 //     breaker wins) and wakes one background goroutine: the transition
 //     takes the Syncer's mutex for that, briefly (it is never held across a
 //     store command), and never waits for the store; a call that changes no

@@ -31,14 +31,16 @@
 // # Metrics
 //
 // The Meter is named [ScopeName], with version [Version]. State, calls,
-// consecutive failures, the trip-policy ratios and slow calls are read from
-// the breakers ([breaker.Breaker.Stats]) when the metrics are collected, so
-// they cost nothing per call and the calls counter agrees exactly with the
-// breaker's totals; so are the events an asynchronous bus dropped. Durations and
-// transitions come from the breakers' events and are recorded with the
-// call's context, so an SDK with exemplars on links a duration sample to
-// the trace of the call that produced it. Attribute sets are built once per
-// breaker and outcome; recording a call allocates nothing.
+// consecutive failures, the last state change, forced, shadow mode, the
+// trip-policy ratios and slow calls are read from the breakers
+// ([breaker.Breaker.Peek]: what Stats would say, without making a due
+// transition) when the metrics are collected, so they cost nothing per
+// call and the calls counter agrees exactly with the breaker's totals; so
+// are the events an asynchronous bus dropped. Durations and transitions
+// come from the breakers' events and are recorded with the call's context,
+// so an SDK with exemplars on links a duration sample to the trace of the
+// call that produced it. Attribute sets are built once per breaker and
+// outcome; recording a call allocates nothing.
 //
 //	circuit_breaker.state  Int64ObservableUpDownCounter  {state}
 //	    attributes: circuit_breaker.name, circuit_breaker.state

@@ -106,7 +106,8 @@
 // # The native collector
 //
 // By default the page is rendered by a native client_golang collector: at
-// scrape time it reads every breaker's Stats and emits each series with
+// scrape time it reads every breaker with breaker.Breaker.Peek (what Stats
+// would say, without making a due transition) and emits each series with
 // prometheus.MustNewConstMetric, and a client_golang histogram and counter,
 // fed from the telemetry attachment's events through a telemetry.Recorder,
 // hold the durations and transitions. Nothing goes through the

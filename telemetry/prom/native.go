@@ -62,7 +62,7 @@ var (
 )
 
 // native is the collector of the native path: a prometheus.Collector that
-// reads every breaker's Stats at scrape time, and a telemetry.Recorder that
+// reads every breaker's Peek at scrape time, and a telemetry.Recorder that
 // feeds the duration histogram and the transitions counter from the
 // telemetry attachment's events. It emits the series the OTel exporter
 // would emit for the same breakers, without the SDK in between.
@@ -206,9 +206,10 @@ func (c *native) Describe(ch chan<- *prometheus.Desc) {
 	c.retry.describe(ch)
 }
 
-// Collect reads every breaker's Stats, then the bus's drops, the
-// durations and the transitions. Reading Stats may publish a due open to
-// half-open transition, which the transitions counter then already holds.
+// Collect reads every breaker with Peek, then the bus's drops, the
+// durations and the transitions. Peek shows a due open to half-open
+// transition without making it, so a scrape never publishes one: the
+// breaker's next call, State or Stats does, and counts it then.
 func (c *native) Collect(ch chan<- prometheus.Metric) {
 	c.scrapes.Add(1)
 	if c.target != nil {

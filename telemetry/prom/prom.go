@@ -139,7 +139,7 @@ type Handler struct {
 // package documentation rendered the Prometheus way. It attaches telemetry
 // to reg once, which subscribes to reg's bus for durations, transitions,
 // span events and logs, and registers a collector on the client_golang
-// registry that reads every breaker's Stats when the page is scraped: the
+// registry that reads every breaker (with Peek) when the page is scraped: the
 // native collector, or with [WithOTelExporter] the OTel Prometheus
 // exporter. Nothing runs in the background.
 //
