@@ -8,12 +8,13 @@ import "sync/atomic"
 // never share a line with it.
 //
 // A counter striped over per-core cells would spread the adds of many
-// cores. Measured on a 2-core VM (BenchmarkCounter, medians), a striped
-// counter picking its cell with math/rand/v2 cost 4.5-6.5 ns serially and
-// 14-23 ns with two goroutines adding at once, against 3.1-3.5 ns and
-// 2.8-7.6 ns for this one; per-P cells need the runtime's procPin, which
-// only a go:linkname reaches. On machines where many cores add to one
-// breaker at once, this line is the point of contention.
+// cores. Measured on a 2-core VM (BenchmarkCounter, medians of 6, -cpu
+// 1/2/8), a striped counter picking its cell with math/rand/v2 cost
+// 12.8-13.8 ns serially and 20.6 ns with goroutines adding at once, against
+// 9.6-9.8 ns and 19.7 ns for this one; per-P cells would need the
+// runtime's processor pinning, which no standard-library API exposes. On
+// machines where many cores add to one breaker at once, this line is the
+// point of contention.
 type counter struct {
 	_ [56]byte
 	n atomic.Uint64
