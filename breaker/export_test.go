@@ -1,9 +1,11 @@
 package breaker
 
-// Sweeps returns how many idle-eviction sweeps the registry has made: each
-// one looks at every breaker it holds.
-func (r *Registry) Sweeps() int {
+import "time"
+
+// LastSweep returns when the registry last looked at its breakers for idle
+// ones (the zero time: never).
+func (r *Registry) LastSweep() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.sweeps
+	return r.lastSweep
 }

@@ -221,7 +221,7 @@ func (pm *Permit) classify(err error) (o Outcome, panicked any) {
 	if _, ok := err.(*PanicError); ok {
 		return OutcomeFailure, nil
 	}
-	if err := pm.ctx.Err(); err != nil && err == context.Canceled {
+	if pm.ctx.Err() == context.Canceled {
 		return OutcomeIgnored, nil
 	}
 	if !pm.cfg.customPredicate {

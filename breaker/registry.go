@@ -39,7 +39,6 @@ type Registry struct {
 	// breaker looked like since when.
 	lastSweep time.Time
 	seen      map[*Breaker]idleMark
-	sweeps    int // how many sweeps ran, for tests
 }
 
 // idleMark is a breaker's call total when a sweep first saw it unchanged.
@@ -214,7 +213,6 @@ func (r *Registry) sweepLocked() []*Breaker {
 		return nil
 	}
 	r.lastSweep = now
-	r.sweeps++
 	if r.seen == nil {
 		r.seen = map[*Breaker]idleMark{}
 	}

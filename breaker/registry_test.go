@@ -248,29 +248,37 @@ func TestRegistryFullSweepsAtMostOncePerInterval(t *testing.T) {
 	reg := breaker.NewRegistry(breaker.WithClock(clock), breaker.WithMaxBreakers(3), breaker.WithIdleEviction(time.Minute))
 	var removed []string
 	reg.OnRemove(func(b *breaker.Breaker) { removed = append(removed, b.Name()) })
-	for _, n := range []string{"a", "b", "c"} {
+	_, err := reg.Get("a")
+	require.NoError(t, err)
+	assert.True(t, reg.LastSweep().IsZero(), "the Get of a found nothing to look at")
+	clock.Advance(time.Millisecond)
+	for _, n := range []string{"b", "c"} {
 		_, err := reg.Get(n)
 		require.NoError(t, err)
 	}
-	first := reg.Sweeps()
-	require.Equal(t, 1, first, "the Get of b swept (that of a found nothing to look at)")
+	first := reg.LastSweep()
+	require.Equal(t, t0.Add(time.Millisecond), first, "the Get of b swept")
 
 	// Full: Gets of new names within the interval after that sweep make
-	// none, and are refused at once.
+	// none (each a millisecond later: a sweep would move LastSweep), and
+	// are refused at once.
 	for i := range 100 {
+		clock.Advance(time.Millisecond)
 		_, err := reg.Get(fmt.Sprintf("new-%d", i))
 		require.ErrorIs(t, err, breaker.ErrRegistryFull)
 	}
-	assert.Equal(t, first, reg.Sweeps(), "no sweep for 100 Gets of a full registry within 15s of the last one")
+	assert.Equal(t, first, reg.LastSweep(), "no sweep for 100 Gets of a full registry within 15s of the last one")
 
 	// The next interval allows one, which marks b and c as unused (a was
 	// marked by the first).
 	clock.Advance(15 * time.Second)
+	second := clock.Now()
 	for range 10 {
 		_, err := reg.Get("x")
 		require.ErrorIs(t, err, breaker.ErrRegistryFull)
+		clock.Advance(time.Millisecond)
 	}
-	assert.Equal(t, first+1, reg.Sweeps(), "one sweep for 10 Gets in the next interval")
+	assert.Equal(t, second, reg.LastSweep(), "one sweep, by the first of 10 Gets in the next interval")
 	assert.Empty(t, removed)
 
 	// Nothing lost: once they have been unused for a minute since that
@@ -280,7 +288,7 @@ func TestRegistryFullSweepsAtMostOncePerInterval(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "x", b.Name())
 	assert.ElementsMatch(t, []string{"a", "b", "c"}, removed)
-	assert.Equal(t, first+2, reg.Sweeps())
+	assert.Equal(t, clock.Now(), reg.LastSweep())
 }
 
 // A nil function is refused when it is subscribed, not recovered and
