@@ -48,8 +48,8 @@ func (b *Breaker) record(pm *Permit, o Outcome, err error) {
 			if b.word.Load().count() != 0 {
 				b.clearFailures(p)
 			}
-			if b.wins.Load() != nil {
-				changed = b.recordWindows(pm, &r)
+			if ws := b.wins.Load(); ws != nil {
+				changed = b.recordWindows(pm, &r, ws)
 			}
 		} else {
 			changed = b.trialSucceeded(pm.ctx, p)
@@ -59,8 +59,8 @@ func (b *Breaker) record(pm *Permit, o Outcome, err error) {
 		b.lastFail.Store(r.clock(b))
 		if p.state == Closed {
 			changed = b.countFailure(pm, &r)
-			if !changed && b.wins.Load() != nil {
-				changed = b.recordWindows(pm, &r)
+			if ws := b.wins.Load(); !changed && ws != nil {
+				changed = b.recordWindows(pm, &r, ws)
 			}
 		} else {
 			changed = b.trialFailed(pm.ctx, p, &r)
@@ -135,12 +135,9 @@ func (b *Breaker) countFailure(pm *Permit, r *result) bool {
 }
 
 // recordWindows adds a closed-period call to the windowed policies and
-// opens the breaker if one of them says so.
-func (b *Breaker) recordWindows(pm *Permit, r *result) bool {
-	ws := b.wins.Load()
-	if ws == nil {
-		return false
-	}
+// opens the breaker if one of them says so; ws is the breaker's windows,
+// loaded by the caller.
+func (b *Breaker) recordWindows(pm *Permit, r *result, ws *windows) bool {
 	c, p := pm.cfg, pm.p
 	if ws.timed() { // a count window needs no clock until it trips
 		r.clock(b)
