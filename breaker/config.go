@@ -3,10 +3,10 @@ package breaker
 import (
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"time"
 
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/internal/typednil"
 )
 
 type config struct {
@@ -76,9 +76,9 @@ func (c *config) validate() error {
 		return &ConfigError{Field: "half_open_max_calls", Value: c.halfOpenMaxCalls, Reason: "must be from 1 to 65535"}
 	case c.isFailure == nil:
 		return &ConfigError{Field: "failure_predicate", Value: nil, Reason: "must not be nil"}
-	case c.clockSet && isNil(c.clock):
+	case c.clockSet && typednil.Is(c.clock):
 		return &ConfigError{Field: "clock", Value: c.clock, Reason: "must not be nil"}
-	case c.busSet && c.bus != nil && isNil(c.bus):
+	case c.busSet && c.bus != nil && typednil.Is(c.bus):
 		return &ConfigError{Field: "event_bus", Value: c.bus, Reason: "is a nil pointer; pass an untyped nil to turn events off"}
 	case c.maxBreakers < 1:
 		return &ConfigError{Field: "max_breakers", Value: c.maxBreakers, Reason: "must be at least 1"}
@@ -86,19 +86,6 @@ func (c *config) validate() error {
 		return &ConfigError{Field: "idle_eviction", Value: time.Duration(c.idleEviction), Reason: "must not be negative (0 means never)"}
 	}
 	return nil
-}
-
-// isNil reports whether v is nil or an interface holding a nil pointer (or
-// other nil reference), which would panic on first use.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
 }
 
 // backoff lengthens successive open periods.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/internal/typednil"
 )
 
 // Registry holds named breakers so that every part of a program that names
@@ -117,7 +118,7 @@ func (r *Registry) create(name string, opts []Option) (b *Breaker, evicted []*Br
 		return nil, nil, &ConfigError{Field: "max_breakers", Value: r.limit, Reason: "must be at least 1"}
 	}
 	if r.idle > 0 {
-		if r.clock != nil && isNil(r.clock) {
+		if r.clock != nil && typednil.Is(r.clock) {
 			// The defaults' clock, which idle eviction reads whatever
 			// clock opts give the breaker.
 			return nil, nil, &ConfigError{Field: "clock", Value: r.clock, Reason: "must not be nil"}
@@ -337,7 +338,7 @@ func ResetAll() { defaultRegistry.ResetAll() }
 // mustFunc panics, naming the method, if fn is a nil function: subscribed,
 // it would panic at every event, recovered and counted but never seen.
 func mustFunc[F any](fn F, method string) {
-	if isNil(fn) {
+	if typednil.Is(fn) {
 		panic("breaker: " + method + " called with a nil function")
 	}
 }

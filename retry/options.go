@@ -1,11 +1,11 @@
 package retry
 
 import (
-	"reflect"
 	"strconv"
 	"time"
 
 	"github.com/fusebox-go/fusebox/events"
+	"github.com/fusebox-go/fusebox/internal/typednil"
 )
 
 // The defaults.
@@ -196,7 +196,7 @@ func (c *config) validate() error {
 		return &ConfigError{Field: "max_duration", Value: c.maxDuration, Reason: "must not be negative (0 means no bound)"}
 	case c.classify == nil:
 		return &ConfigError{Field: "classifier", Value: nil, Reason: "must not be nil"}
-	case c.busSet && c.bus != nil && isNil(c.bus):
+	case c.busSet && c.bus != nil && typednil.Is(c.bus):
 		return &ConfigError{Field: "event_bus", Value: c.bus, Reason: "is a nil pointer; pass an untyped nil to turn events off"}
 	case c.budgetSet && c.budget == nil:
 		return &ConfigError{Field: "budget", Value: nil, Reason: "must not be nil (WithoutBudget turns the budget off)"}
@@ -206,17 +206,4 @@ func (c *config) validate() error {
 		return &ConfigError{Field: "max_retry_after", Value: c.maxRetryAfter, Reason: "must be positive"}
 	}
 	return nil
-}
-
-// isNil reports whether v is nil or an interface holding a nil pointer (or
-// other nil reference), which would panic on first use.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
 }

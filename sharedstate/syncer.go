@@ -5,12 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fusebox-go/fusebox/breaker"
+	"github.com/fusebox-go/fusebox/internal/typednil"
 )
 
 // Syncer shares the openings and closings of a registry's breakers with
@@ -101,7 +101,7 @@ func Attach(reg *breaker.Registry, store Store, opts ...Option) (*Syncer, error)
 	if reg == nil {
 		return nil, &breaker.ConfigError{Field: "registry", Value: nil, Reason: "must not be nil"}
 	}
-	if isNil(store) {
+	if typednil.Is(store) {
 		return nil, &breaker.ConfigError{Field: "store", Value: store, Reason: "must not be nil"}
 	}
 	cfg := defaultConfig()
@@ -694,17 +694,4 @@ func (s *Syncer) succeeded() {
 		s.cfg.logger.LogAttrs(s.ctx, slog.LevelInfo, "shared breaker state reachable again",
 			slog.String("replica", s.cfg.replicaID))
 	}
-}
-
-// isNil reports whether v is nil or an interface holding a nil pointer (or
-// other nil reference), which would panic on first use.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
 }
