@@ -196,9 +196,9 @@ func TestReplicaStartsWhileRedisIsDown(t *testing.T) {
 			srv.Resume()
 		}
 	}()
-	began := time.Now()
+	// The bound on that wait is sharedstate's startup timeout
+	// (TestAttachWaitsAtMostTheStartupTimeout, on a fake clock).
 	a2, _ := startAppWith(t, scenarios()["calm"], "t2", attachTo(t, srv, "two", log2))
-	assert.Less(t, time.Since(began), 2*time.Second, "startup waits at most the startup timeout for Redis")
 	r, ok := log2.record("Redis does not answer yet")
 	require.True(t, ok, log2.String())
 	assert.Equal(t, "WARN", r["level"])
