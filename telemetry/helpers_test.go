@@ -80,6 +80,18 @@ func newEnv(t *testing.T, opts ...telemetry.Option) *env {
 	return e
 }
 
+// newTelemetry returns a Telemetry attached to nothing, whose instruments
+// reader collects; logs are discarded.
+func newTelemetry(t *testing.T) (*telemetry.Telemetry, *sdkmetric.ManualReader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	tel, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	return tel, reader
+}
+
 func (e *env) get(t *testing.T, name string) *breaker.Breaker {
 	t.Helper()
 	b, err := e.reg.Get(name)

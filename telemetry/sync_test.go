@@ -263,13 +263,9 @@ func pointValue(t *testing.T, m metricdata.Metrics, attrs attribute.Set) int64 {
 // already recorded instead of recording them twice.
 func TestAttachSyncerOnceAtATime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reader := sdkmetric.NewManualReader()
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
-		tel, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithLogger(slog.New(slog.DiscardHandler)))
-		require.NoError(t, err)
+		tel, reader := newTelemetry(t)
 
-		_, err = tel.AttachSyncer(nil)
+		_, err := tel.AttachSyncer(nil)
 		require.Error(t, err)
 
 		store := sharedstatetest.NewStore()
@@ -495,11 +491,7 @@ func TestSyncerPrecreatesClusterTransitions(t *testing.T) {
 // on from its delays already recorded, rather than recording them twice.
 func TestReattachAfterAnotherSyncerRecordsDelaysOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reader := sdkmetric.NewManualReader()
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
-		tel, err := telemetry.New(telemetry.WithMeterProvider(mp), telemetry.WithLogger(slog.New(slog.DiscardHandler)))
-		require.NoError(t, err)
+		tel, reader := newTelemetry(t)
 		store := sharedstatetest.NewStore()
 		other := peer(t, store, "pod-b")
 		s1 := attachSyncer(t, breaker.NewRegistry(), store.Client(), "pod-a")
